@@ -1,0 +1,5 @@
+import sys
+
+from imgserver.cli import main
+
+sys.exit(main())

@@ -1,0 +1,65 @@
+"""make_app(state) → the Tornado Application and its route table; access logging."""
+
+from __future__ import annotations
+
+import logging
+
+import tornado.web
+
+from imgserver.handlers.base import BaseHandler
+from imgserver.handlers.health import HealthHandler, RootHandler
+from imgserver.handlers.image import ImageHandler
+from imgserver.pool import RenderPool
+from imgserver.settings import Settings, effective_threads
+from imgserver.sources.base import Loader
+from imgserver.sources.file import FileLoader
+from imgserver.state import AppState, render_settings
+
+access_log = logging.getLogger("imgserver.access")
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """One line per request: status, method, path, total and per-phase milliseconds."""
+    status = handler.get_status()
+    total_ms = 1000.0 * handler.request.request_time()
+    phases = getattr(handler, "timings", {})
+    parts = " ".join(f"{name}={1000.0 * secs:.1f}ms" for name, secs in phases.items())
+    reason = getattr(handler, "_error_reason", "")
+    level = logging.INFO if status < 500 else logging.ERROR
+    access_log.log(
+        level,
+        "%d %s %s %.1fms%s%s",
+        status,
+        handler.request.method,
+        handler.request.path,
+        total_ms,
+        f" {parts}" if parts else "",
+        f' reason="{reason}"' if reason else "",
+    )
+
+
+def make_loader(settings: Settings) -> Loader:
+    return FileLoader(settings.file.root)
+
+
+def make_state(settings: Settings, loader: Loader | None = None) -> AppState:
+    return AppState(
+        settings=settings,
+        loader=loader or make_loader(settings),
+        pool=RenderPool(effective_threads(settings), settings.imaging.queue_size),
+        render=render_settings(settings),
+    )
+
+
+def make_app(state: AppState) -> tornado.web.Application:
+    return tornado.web.Application(
+        [
+            (r"/healthcheck", HealthHandler),
+            (r"/", RootHandler),
+            (r"/(.+)", ImageHandler),
+        ],
+        state=state,
+        log_function=log_request,
+        default_handler_class=BaseHandler,
+        compress_response=False,
+    )

@@ -1,0 +1,1 @@
+"""Thin Tornado handlers: parse, call pure code and the pool, write the answer."""

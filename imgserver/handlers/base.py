@@ -1,0 +1,82 @@
+"""The one place errors become HTTP answers."""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any
+
+import tornado.web
+
+from imgserver.errors import ImgserverError, Overloaded
+from imgserver.state import AppState
+
+log = logging.getLogger("imgserver")
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    """Adds typed access to the app state and plain-text, traceback-free errors."""
+
+    @property
+    def state(self) -> AppState:
+        state: AppState = self.application.settings["state"]
+        return state
+
+    _counted = False
+
+    def prepare(self) -> None:
+        self.state.in_flight += 1
+        self._counted = True
+
+    def on_finish(self) -> None:
+        if self._counted:
+            self._counted = False
+            self.state.in_flight -= 1
+
+    def on_connection_close(self) -> None:
+        self.on_finish()
+
+    def set_default_headers(self) -> None:
+        self.set_header("Server", "imgserver")
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info: tuple[type[BaseException], BaseException, TracebackType] | None = kwargs.get("exc_info")
+        error = exc_info[1] if exc_info else None
+        if isinstance(error, ImgserverError):
+            message = error.public_message
+            status = error.status
+        elif isinstance(error, tornado.web.HTTPError):
+            status = error.status_code
+            message = error.reason or self._reason
+        else:
+            status = status_code
+            message = "internal error" if status >= 500 else self._reason
+        if status == 500 and error is not None and not isinstance(error, ImgserverError):
+            log.error("unhandled error on %s %s", self.request.method, self.request.path, exc_info=exc_info)
+        self.set_status(status)
+        self.clear_header("ETag")
+        self.clear_header("Last-Modified")
+        self.clear_header("Cache-Control")
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        if status < 500 and self.state.settings.http.error_max_age > 0:
+            self.set_header("Cache-Control", f"public, max-age={self.state.settings.http.error_max_age}")
+        if isinstance(error, Overloaded):
+            self.set_header("Retry-After", str(error.retry_after))
+        if self.request.method != "HEAD":
+            self.finish(message + "\n")
+        else:
+            self.finish()
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Expected errors are logged once, by the access log line; bugs by write_error.
+        if isinstance(value, ImgserverError | tornado.web.HTTPError):
+            if isinstance(value, ImgserverError):
+                self._error_reason = value.message
+            return
+        super().log_exception(typ, value, tb)

@@ -1,0 +1,22 @@
+"""Liveness for load balancers; never touches the render pool."""
+
+from __future__ import annotations
+
+from imgserver.handlers.base import BaseHandler
+
+
+class HealthHandler(BaseHandler):
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.finish("WORKING\n")
+
+    def head(self) -> None:
+        self.set_header("Cache-Control", "no-cache")
+        self.finish()
+
+
+class RootHandler(BaseHandler):
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish("imgserver: a Thumbor-compatible image server. Try /unsafe/300x200/<image key>\n")

@@ -1,0 +1,123 @@
+"""GET/HEAD ``/<unsafe|signature>/<thumbor options>/<image key>`` and its ``/meta`` form."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from typing import Any
+
+from imgserver.errors import Forbidden
+from imgserver.handlers.base import BaseHandler
+from imgserver.imaging.steps import describe, render
+from imgserver.plan.keys import etag
+from imgserver.plan.model import Plan, SourceFacts
+from imgserver.url.grammar import ParsedUrl, parse_options, split_signature
+from imgserver.url.signing import verify
+
+
+def meta_document(parsed: ParsedUrl, facts: SourceFacts, plan: Plan) -> dict[str, Any]:
+    """Thumbor's /meta JSON shape. Deliberate difference: ``source`` is the ORIGINAL
+    size (Thumbor reports the processed size there)."""
+    focal = plan.focal
+    return {
+        "thumbor": {
+            "source": {
+                "url": parsed.image,
+                "width": facts.width,
+                "height": facts.height,
+                "frameCount": facts.frames,
+            },
+            "operations": plan.operations(),
+            "target": {"width": plan.width, "height": plan.height},
+            "focal_points": [
+                {
+                    "x": int(focal.x) + plan.region.left,
+                    "y": int(focal.y) + plan.region.top,
+                    "z": 1.0,
+                    "height": 1,
+                    "width": 1,
+                    "origin": focal.origin,
+                }
+            ],
+        }
+    }
+
+
+class ImageHandler(BaseHandler):
+    """Verify, parse, load, render (in the pool) and answer with cache validators."""
+
+    timings: dict[str, float]
+
+    def initialize(self) -> None:
+        self.timings = {}
+
+    def parse(self) -> ParsedUrl:
+        """Signature first (403 before any parsing work), then the grammar (400)."""
+        security = self.state.settings.security
+        signature, rest = split_signature(self.request.path)
+        if signature is None:
+            if not security.allow_unsafe:
+                raise Forbidden("unsafe URLs are disabled")
+        else:
+            verify(security.keys, signature, rest)
+        return parse_options(signature, rest)
+
+    async def head(self, path: str) -> None:
+        await self.get(path)
+
+    async def get(self, path: str) -> None:
+        state = self.state
+        parsed = self.parse()
+        started = time.perf_counter()
+        source = await state.loader.load(parsed.image, state.settings.limits.max_source_bytes)
+        self.timings["load"] = time.perf_counter() - started
+
+        if parsed.meta:
+            started = time.perf_counter()
+            facts, plan = await state.pool.run(describe, source.data, parsed, state.render)
+            self.timings["render"] = time.perf_counter() - started
+            self.set_header("Content-Type", "application/json")
+            self.set_header("Cache-Control", f"public, max-age={state.settings.http.cache_max_age}")
+            self._write_body(json.dumps(meta_document(parsed, facts, plan)).encode())
+            return
+
+        tag = etag(parsed, source.identity)
+        self.set_header("ETag", tag)
+        self.set_header("Cache-Control", f"public, max-age={state.settings.http.cache_max_age}")
+        if source.last_modified is not None:
+            self.set_header("Last-Modified", email.utils.format_datetime(source.last_modified, usegmt=True))
+        if self._not_modified(tag, source.last_modified.timestamp() if source.last_modified else None):
+            self.set_status(304)
+            self.finish()
+            return
+
+        started = time.perf_counter()
+        result = await state.pool.run(render, source.data, parsed, state.render)
+        self.timings["render"] = time.perf_counter() - started
+        self.set_header("Content-Type", result.mime)
+        self._write_body(result.body)
+
+    def _not_modified(self, tag: str, modified: float | None) -> bool:
+        inm = self.request.headers.get("If-None-Match")
+        if inm is not None:
+            candidates = [c.strip() for c in inm.split(",")]
+            return "*" in candidates or any(c.removeprefix("W/") == tag for c in candidates)
+        ims = self.request.headers.get("If-Modified-Since")
+        if ims is not None and modified is not None:
+            try:
+                since = email.utils.parsedate_to_datetime(ims).timestamp()
+            except (TypeError, ValueError):
+                return False
+            return int(modified) <= since
+        return False
+
+    def _write_body(self, body: bytes) -> None:
+        self.set_header("Content-Length", str(len(body)))
+        if self.request.method == "HEAD":
+            self.finish()
+        else:
+            self.finish(body)
+
+    def compute_etag(self) -> str | None:
+        return None  # we set a strong ETag from the request and source, before rendering

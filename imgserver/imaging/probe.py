@@ -1,0 +1,92 @@
+"""Header facts about a source, read without decoding pixels, and the source limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyvips
+
+from imgserver.errors import Unprocessable, UnsupportedSource
+from imgserver.plan.model import SourceFacts
+
+_FORMATS = {
+    "jpegload_buffer": "jpeg",
+    "pngload_buffer": "png",
+    "webpload_buffer": "webp",
+    "gifload_buffer": "gif",
+    "heifload_buffer": "heif",
+    "tiffload_buffer": "tiff",
+}
+
+
+@dataclass(frozen=True)
+class SourceLimits:
+    max_pixels: int = 50_000_000
+    #: Progressive JPEG / interlaced PNG cannot shrink on load: a lower ceiling applies.
+    max_interlaced_pixels: int = 25_000_000
+    max_frames: int = 300
+
+
+def find_loader(data: bytes) -> str | None:
+    """The libvips loader that would open ``data`` (among the allowed ones), or None."""
+    pointer = pyvips.vips_lib.vips_foreign_find_load_buffer(data, len(data))
+    if pointer == pyvips.ffi.NULL:
+        return None
+    return str(pyvips.ffi.string(pointer).decode("ascii"))
+
+
+def _int_field(image: pyvips.Image, name: str, default: int) -> int:
+    if image.get_typeof(name) == 0:
+        return default
+    value = image.get(name)
+    return int(value) if isinstance(value, int | float | str) else default
+
+
+def probe(data: bytes, limits: SourceLimits, respect_orientation: bool = True) -> SourceFacts:
+    """Read the header of ``data`` and check it against ``limits``.
+
+    Raises Unprocessable (empty, corrupt header, over a limit) or UnsupportedSource
+    (not a format we load)."""
+    if not data:
+        raise Unprocessable("source image is empty")
+    if find_loader(data) is None:
+        raise UnsupportedSource()
+    try:
+        image = pyvips.Image.new_from_buffer(data, "", access="sequential")
+    except pyvips.Error:
+        raise Unprocessable("source image header cannot be read") from None
+    loader = str(image.get("vips-loader"))
+    fmt = _FORMATS.get(loader)
+    if fmt is None:
+        raise UnsupportedSource()
+    if fmt == "heif" and image.get_typeof("heif-compression") != 0 and image.get("heif-compression") == "av1":
+        fmt = "avif"
+    width, height = image.width, image.height
+    frames = _int_field(image, "n-pages", 1) if fmt in ("gif", "webp") else 1
+    orientation = _int_field(image, "orientation", 1) if respect_orientation else 1
+    if not 1 <= orientation <= 8:
+        orientation = 1
+    if width < 1 or height < 1:
+        raise Unprocessable("source image has no pixels")
+    pixels = width * height
+    if pixels > limits.max_pixels:
+        raise Unprocessable(f"source image has {pixels} pixels, over the limit of {limits.max_pixels}")
+    interlaced = _int_field(image, "jpeg-multiscan", 0) or _int_field(image, "interlaced", 0)
+    if interlaced and pixels > limits.max_interlaced_pixels:
+        raise Unprocessable(
+            f"progressive/interlaced source has {pixels} pixels, over the limit of {limits.max_interlaced_pixels}"
+        )
+    if frames > limits.max_frames:
+        raise Unprocessable(f"source image has {frames} frames, over the limit of {limits.max_frames}")
+    display_w, display_h = (height, width) if orientation >= 5 else (width, height)
+    return SourceFacts(
+        format=fmt,
+        width=display_w,
+        height=display_h,
+        stored_width=width,
+        stored_height=height,
+        orientation=orientation,
+        frames=frames,
+        has_alpha=bool(image.hasalpha()),
+        has_icc=image.get_typeof("icc-profile-data") != 0 or image.interpretation == "cmyk",
+    )

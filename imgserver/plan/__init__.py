@@ -1,0 +1,1 @@
+"""PURE planning: ParsedUrl + source facts → frozen Plan."""

@@ -1,0 +1,1 @@
+"""Async loaders of original images, behind one Protocol."""

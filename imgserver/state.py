@@ -1,0 +1,43 @@
+"""What the handlers share in one process: settings, the loader, the render pool."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imgserver.imaging.encode import EncodeSettings
+from imgserver.imaging.probe import SourceLimits
+from imgserver.imaging.steps import RenderSettings
+from imgserver.plan.build import PlanLimits, Qualities
+from imgserver.pool import RenderPool
+from imgserver.settings import Settings
+from imgserver.sources.base import Loader
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    loader: Loader
+    pool: RenderPool
+    render: RenderSettings
+    #: Requests being handled now (graceful shutdown waits for 0).
+    in_flight: int = 0
+
+
+def render_settings(settings: Settings) -> RenderSettings:
+    """The slice of Settings the imaging code needs (plain frozen values, no I/O)."""
+    limits, imaging = settings.limits, settings.imaging
+    return RenderSettings(
+        source_limits=SourceLimits(
+            max_pixels=limits.max_source_pixels,
+            max_interlaced_pixels=limits.max_interlaced_pixels,
+            max_frames=limits.max_frames,
+        ),
+        plan_limits=PlanLimits(limits.max_output_width, limits.max_output_height),
+        qualities=Qualities(imaging.jpeg_quality, imaging.webp_quality, imaging.avif_quality),
+        encode=EncodeSettings(
+            jpeg_progressive=imaging.jpeg_progressive,
+            png_compression=imaging.png_compression,
+            avif_effort=imaging.avif_effort,
+        ),
+        respect_orientation=imaging.respect_orientation,
+    )

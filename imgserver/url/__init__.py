@@ -1,0 +1,1 @@
+"""PURE URL handling: Thumbor grammar, filter registry and signing (no I/O, no pyvips)."""

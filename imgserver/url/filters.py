@@ -1,0 +1,247 @@
+"""Thumbor filter tokens and the registry of their argument kinds. PURE.
+
+``filters:quality(80):format(webp)`` → ``(FilterCall("quality", (80,)), FilterCall("format",
+("webp",)))``. Each filter declares its parameters once, in :data:`REGISTRY`, with Thumbor's
+argument kinds (PositiveNumber, Number, DecimalNumber, Boolean, String, or a filter-specific
+pattern) plus our range checks. Deliberate differences from Thumbor: an unknown filter, a
+filter we do not implement yet, or a malformed argument is a 400 naming the filter (Thumbor
+silently ignores them), and trailing text after a call's ``)`` is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from imgserver.errors import FilterError
+
+FilterArg = int | float | bool | str
+
+
+class Phase(Enum):
+    """When Thumbor runs a filter: before loading, right after loading, or after geometry."""
+
+    PRE_LOAD = "pre-load"
+    AFTER_LOAD = "after-load"
+    POST_TRANSFORM = "post-transform"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """An argument kind: a full-match pattern and a converter."""
+
+    name: str
+    pattern: re.Pattern[str]
+    convert: Callable[[str], FilterArg]
+
+
+def _kind(name: str, pattern: str, convert: Callable[[str], FilterArg] = str) -> Kind:
+    return Kind(name, re.compile(pattern), convert)
+
+
+def _unquote(value: str) -> str:
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == "'" else value
+
+
+# Thumbor's BaseFilter kinds (thumbor/filters/__init__.py), bounded in length.
+POSITIVE = _kind("a non-negative integer", r"\d{1,9}", int)
+POSITIVE_NONZERO = _kind("a positive integer", r"0*[1-9]\d{0,8}", int)
+NUMBER = _kind("an integer", r"-?\d{1,9}", int)
+DECIMAL = _kind("a number", r"-?(?:\d{1,9}(?:\.\d{0,9})?|\.\d{1,9})", float)
+BOOLEAN = _kind("true or false", r"[Tt]rue|[Ff]alse|1|0", lambda v: v in ("true", "True", "1"))
+STRING = _kind("a string", r"'[^']+'|[^,']+", _unquote)
+WORD = _kind("a colour name, hex or keyword", r"\w{1,64}")
+FORMAT = _kind("jpeg, jpg, png, webp, gif or avif", r"(?i:jpeg|jpg|png|webp|gif|avif)", str.lower)
+MATRIX = _kind("numbers separated by ';'", r"-?\d{1,9}(?:\.\d{0,9})?(?:;-?\d{1,9}(?:\.\d{0,9})?){0,440}")
+CURVE = _kind("a list like [(0,0),(255,255)]", r"\[(?:\(\d{1,3},\d{1,3}\),?){0,256}\]")
+RADII = _kind("a radius or 'a|b'", r"\d{1,9}(?:\|\d{1,9})?")
+POSITION = _kind("an offset, Np, center or repeat", r"-?\d{1,9}p?|center|repeat")
+RATIO = _kind("a percentage or none", r"-?\d{1,9}|none")
+
+
+@dataclass(frozen=True)
+class Param:
+    kind: Kind
+    optional: bool = False
+    lo: float | None = None
+    hi: float | None = None
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    name: str
+    params: tuple[Param, ...]
+    phase: Phase = Phase.POST_TRANSFORM
+    implemented: bool = False
+
+
+@dataclass(frozen=True)
+class FilterCall:
+    """One parsed filter call with typed arguments (optional ones omitted when absent)."""
+
+    name: str
+    args: tuple[FilterArg, ...] = ()
+
+    def __str__(self) -> str:
+        def fmt(a: FilterArg) -> str:
+            if isinstance(a, bool):
+                return "true" if a else "false"
+            return str(a)
+
+        return f"{self.name}({','.join(fmt(a) for a in self.args)})"
+
+
+def _spec(name: str, *params: Param, phase: Phase = Phase.POST_TRANSFORM, implemented: bool = False) -> FilterSpec:
+    return FilterSpec(name, params, phase, implemented)
+
+
+P = Param
+# Thumbor 7.8's built-in filters, with argument kinds from each thumbor/filters/<name>.py.
+REGISTRY: dict[str, FilterSpec] = {
+    s.name: s
+    for s in (
+        _spec("autojpg", P(BOOLEAN, optional=True)),
+        _spec("background_color", P(WORD)),
+        _spec("blur", P(POSITIVE_NONZERO, hi=150), P(DECIMAL, optional=True, lo=0, hi=150)),
+        _spec("brightness", P(NUMBER, lo=-100, hi=100)),
+        _spec("colorize", P(POSITIVE, hi=100), P(POSITIVE, hi=100), P(POSITIVE, hi=100), P(WORD)),
+        _spec("contrast", P(NUMBER, lo=-100, hi=100)),
+        _spec("convolution", P(MATRIX), P(POSITIVE_NONZERO, hi=21), P(BOOLEAN, optional=True)),
+        _spec("cover"),
+        _spec("curve", P(CURVE), P(CURVE), P(CURVE), P(CURVE)),
+        _spec("equalize"),
+        _spec("extract_focal", phase=Phase.PRE_LOAD),
+        _spec("fill", P(WORD), P(BOOLEAN, optional=True)),
+        _spec("focal", P(STRING), phase=Phase.PRE_LOAD),
+        _spec("format", P(FORMAT), implemented=True),
+        _spec("frame", P(STRING)),
+        _spec("grayscale"),
+        _spec("max_age", P(POSITIVE)),
+        _spec("max_bytes", P(POSITIVE)),
+        _spec("no_upscale", phase=Phase.AFTER_LOAD),
+        _spec("noise", P(POSITIVE, hi=100), P(POSITIVE, optional=True)),
+        _spec("proportion", P(DECIMAL)),
+        _spec("quality", P(POSITIVE, hi=100), implemented=True),
+        _spec("rgb", P(NUMBER, lo=-100, hi=100), P(NUMBER, lo=-100, hi=100), P(NUMBER, lo=-100, hi=100)),
+        _spec("rotate", P(NUMBER)),
+        _spec(
+            "round_corner",
+            P(RADII),
+            P(POSITIVE, hi=255),
+            P(POSITIVE, hi=255),
+            P(POSITIVE, hi=255),
+            P(BOOLEAN, optional=True),
+        ),
+        _spec("saturation", P(DECIMAL)),
+        _spec("sharpen", P(DECIMAL), P(DECIMAL), P(BOOLEAN)),
+        _spec("stretch", phase=Phase.PRE_LOAD),
+        _spec("strip_exif"),
+        _spec("strip_icc"),
+        _spec("upscale"),
+        _spec(
+            "watermark",
+            P(STRING),
+            P(POSITION),
+            P(POSITION),
+            P(POSITIVE, hi=100),
+            P(RATIO, optional=True),
+            P(RATIO, optional=True),
+        ),
+    )
+}
+
+_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
+MAX_FILTERS = 32
+
+
+def _split_calls(text: str) -> list[tuple[str, str]]:
+    """Split ``a(x):b(y,z)`` into [(a, "x"), (b, "y,z")] with one linear scan.
+
+    Parentheses and brackets nest inside arguments (``curve([(0,0),(255,255)],…)``) and
+    single quotes protect commas, as Thumbor's String kind allows."""
+    calls: list[tuple[str, str]] = []
+    i, n = 0, len(text)
+    while i < n:
+        m = _NAME.match(text, i)
+        if not m or m.end() >= n or text[m.end()] != "(":
+            raise FilterError(f"malformed filter near {text[i:i + 20]!r}")
+        name, j = m.group(), m.end() + 1
+        depth, quoted, start = 0, False, j
+        while j < n:
+            c = text[j]
+            if c == "'":
+                quoted = not quoted
+            elif not quoted and c in "([":
+                depth += 1
+            elif not quoted and c in "])":
+                if depth == 0:
+                    break
+                depth -= 1
+            j += 1
+        if j >= n or text[j] != ")":
+            raise FilterError(f"filter {name}: missing ')'")
+        calls.append((name, text[start:j]))
+        i = j + 1
+        if i < n:
+            if text[i] != ":":
+                raise FilterError(f"filter {name}: unexpected text after ')'")
+            i += 1
+            if i == n:
+                raise FilterError("empty filter after ':'")
+        if len(calls) > MAX_FILTERS:
+            raise FilterError(f"too many filters (max {MAX_FILTERS})")
+    if not calls:
+        raise FilterError("empty filters segment")
+    return calls
+
+
+def _split_args(raw: str) -> list[str]:
+    """Split on commas outside brackets and quotes; surrounding spaces are dropped."""
+    if not raw.strip():
+        return []
+    args, depth, quoted, start = [], 0, False, 0
+    for j, c in enumerate(raw):
+        if c == "'":
+            quoted = not quoted
+        elif not quoted and c in "([":
+            depth += 1
+        elif not quoted and c in ")]":
+            depth -= 1
+        elif c == "," and depth == 0 and not quoted:
+            args.append(raw[start:j].strip())
+            start = j + 1
+    args.append(raw[start:].strip())
+    return args
+
+
+def _in_range(value: float, param: Param) -> bool:
+    return (param.lo is None or value >= param.lo) and (param.hi is None or value <= param.hi)
+
+
+def validate_call(name: str, raw_args: list[str]) -> FilterCall:
+    """Check one call against the registry and convert its arguments."""
+    spec = REGISTRY.get(name)
+    if spec is None:
+        raise FilterError(f"unknown filter {name!r}")
+    if not spec.implemented:
+        raise FilterError(f"filter {name!r} is not supported yet")
+    required = sum(1 for p in spec.params if not p.optional)
+    if not required <= len(raw_args) <= len(spec.params):
+        want = str(required) if required == len(spec.params) else f"{required}-{len(spec.params)}"
+        raise FilterError(f"filter {name}: expected {want} argument(s), got {len(raw_args)}")
+    values: list[FilterArg] = []
+    for index, (raw, param) in enumerate(zip(raw_args, spec.params, strict=False), start=1):
+        if not param.kind.pattern.fullmatch(raw):
+            raise FilterError(f"filter {name}: argument {index} must be {param.kind.name}")
+        value = param.kind.convert(raw)
+        if isinstance(value, int | float) and not isinstance(value, bool) and not _in_range(value, param):
+            raise FilterError(f"filter {name}: argument {index} must be in {param.lo or 0}..{param.hi}")
+        values.append(value)
+    return FilterCall(name, tuple(values))
+
+
+def parse_filters(text: str) -> tuple[FilterCall, ...]:
+    """Parse the text after ``filters:`` (``quality(80):format(webp)``). Raises FilterError."""
+    return tuple(validate_call(name, _split_args(raw)) for name, raw in _split_calls(text))

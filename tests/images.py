@@ -1,0 +1,74 @@
+"""Tiny test images, generated on the fly (never committed, never downloaded)."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import pyvips
+
+KEEP_NONE = pyvips.enums.ForeignKeep.NONE
+
+
+def scene(width: int, height: int, bands: int = 3) -> pyvips.Image:
+    """A gradient with a bright disc right of centre (something for smart crop to find)."""
+    xyz = pyvips.Image.xyz(width, height)
+    x, y = xyz[0], xyz[1]
+    base = (x * (200.0 / max(width, 1))).bandjoin([y * (200.0 / max(height, 1)), x * 0 + 90])
+    image = base.cast("uchar").copy(interpretation="srgb")
+    r = max(2, min(width, height) // 8)
+    image = image.draw_circle([250, 250, 40], int(width * 0.7), int(height * 0.4), r, fill=True)
+    if bands == 4:
+        alpha = (x * 0 + 255).cast("uchar")
+        alpha = alpha.draw_rect([0], 0, 0, max(1, width // 4), height, fill=True)
+        image = image.bandjoin(alpha).copy(interpretation="srgb")
+    return image
+
+
+def jpeg(width: int, height: int, orientation: int | None = None, quality: int = 85) -> bytes:
+    image = scene(width, height).copy()
+    if orientation is not None:
+        image.set_type(pyvips.GValue.gint_type, "orientation", orientation)
+        return bytes(image.jpegsave_buffer(Q=quality))
+    return bytes(image.jpegsave_buffer(Q=quality, keep=KEEP_NONE))
+
+
+def png(width: int, height: int, alpha: bool = False) -> bytes:
+    return bytes(scene(width, height, 4 if alpha else 3).pngsave_buffer(keep=KEEP_NONE))
+
+
+def boxed_png(
+    width: int, height: int, background: list[float], box: tuple[int, int, int, int], ink: list[float]
+) -> bytes:
+    """A solid background with one solid box (left, top, width, height): a trim target."""
+    image = (pyvips.Image.black(width, height, bands=3) + background).cast("uchar").copy(interpretation="srgb")
+    image = image.draw_rect(ink, *box, fill=True)
+    return bytes(image.pngsave_buffer(keep=KEEP_NONE))
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR declares width x height, with a token IDAT: a decompression bomb's header."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
+
+
+def size_of(data: bytes) -> tuple[int, int]:
+    image = pyvips.Image.new_from_buffer(data, "")
+    return image.width, image.height
+
+
+def loader_of(data: bytes) -> str:
+    return str(pyvips.Image.new_from_buffer(data, "").get("vips-loader"))
+
+
+def write(root: Path, name: str, data: bytes) -> Path:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
