@@ -32,8 +32,9 @@ def meta_document(parsed: ParsedUrl, facts: SourceFacts, plan: Plan) -> dict[str
             "target": {"width": plan.width, "height": plan.height},
             "focal_points": [
                 {
-                    "x": int(focal.x) + plan.region.left,
-                    "y": int(focal.y) + plan.region.top,
+                    # Thumbor compat: relative to the image left after trim and manual crop.
+                    "x": int(focal.x),
+                    "y": int(focal.y),
                     "z": 1.0,
                     "height": 1,
                     "width": 1,

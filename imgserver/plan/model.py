@@ -78,8 +78,10 @@ class Plan:
     """Thumbor's transformation for one source, as data.
 
     Order (Thumbor's): trim → manual crop → auto crop (or fit) → resize → flips → filters.
-    ``trim`` and ``manual_crop`` are in source (display) pixels; ``auto_crop`` is relative to
-    :attr:`region` (the image left after trim and manual crop)."""
+    Each box is relative to the image left by the step before it, as in Thumbor's ``/meta``:
+    ``trim`` is in source (display) pixels, ``manual_crop`` is relative to the trimmed image
+    (source pixels when there is no trim), ``auto_crop`` is relative to :attr:`region` (the
+    image left after trim and manual crop, in source pixels)."""
 
     source: SourceFacts
     region: Box
