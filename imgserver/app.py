@@ -9,11 +9,12 @@ import tornado.web
 from imgserver.handlers.base import BaseHandler
 from imgserver.handlers.health import HealthHandler, RootHandler
 from imgserver.handlers.image import ImageHandler
+from imgserver.marks import MarkCache
 from imgserver.pool import RenderPool
 from imgserver.settings import Settings, effective_threads
 from imgserver.sources.base import Loader
 from imgserver.sources.file import FileLoader
-from imgserver.state import AppState, render_settings
+from imgserver.state import AppState, negotiation_settings, render_settings
 
 access_log = logging.getLogger("imgserver.access")
 
@@ -43,11 +44,14 @@ def make_loader(settings: Settings) -> Loader:
 
 
 def make_state(settings: Settings, loader: Loader | None = None) -> AppState:
+    loader = loader or make_loader(settings)
     return AppState(
         settings=settings,
-        loader=loader or make_loader(settings),
+        loader=loader,
         pool=RenderPool(effective_threads(settings), settings.imaging.queue_size),
         render=render_settings(settings),
+        marks=MarkCache(loader, settings.filters.mark_cache_entries, settings.filters.mark_cache_bytes),
+        negotiation=negotiation_settings(settings),
     )
 
 

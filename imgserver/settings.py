@@ -84,13 +84,34 @@ class ImagingSettings:
     vips_concurrency: int = 1
     #: Apply EXIF orientation before any geometry (Thumbor's RESPECT_ORIENTATION).
     respect_orientation: bool = True
+
+
+@dataclass(frozen=True)
+class FormatsSettings:
+    #: Serve WebP / AVIF to clients whose Accept header takes them (no explicit format()).
+    auto_webp: bool = False
+    auto_avif: bool = False
+    #: Serve opaque PNG sources as JPEG (Thumbor's AUTO_PNG_TO_JPG; also the autojpg() filter).
+    auto_png_to_jpg: bool = False
+    #: Order to try negotiated formats in.
+    preference: tuple[str, ...] = ("avif", "webp")
+    #: Accept SVG sources (off: SVG can carry scripts and external references).
+    allow_svg: bool = False
     jpeg_quality: int = 80
     jpeg_progressive: bool = False
     webp_quality: int = 80
     avif_quality: int = 50
-    png_compression: int = 6
     #: AVIF encoder effort 0 (fastest) .. 9 (smallest).
     avif_effort: int = 2
+    png_compression: int = 6
+
+
+@dataclass(frozen=True)
+class FiltersSettings:
+    #: Watermark / frame images kept decoded in memory between requests (per process).
+    mark_cache_entries: int = 32
+    #: Total bytes of cached marks (their encoded size).
+    mark_cache_bytes: int = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -109,6 +130,8 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     imaging: ImagingSettings = field(default_factory=ImagingSettings)
+    formats: FormatsSettings = field(default_factory=FormatsSettings)
+    filters: FiltersSettings = field(default_factory=FiltersSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
 
 
@@ -204,13 +227,18 @@ def _check(settings: Settings) -> list[str]:
     positive("imaging", "queue_size", s.imaging.queue_size, allow_zero=True)
     positive("imaging", "vips_concurrency", s.imaging.vips_concurrency)
     for name in ("jpeg_quality", "webp_quality", "avif_quality"):
-        value = getattr(s.imaging, name)
+        value = getattr(s.formats, name)
         if not 1 <= value <= 100:
-            problems.append(f"imaging.{name}: must be 1..100 (got {value})")
-    if not 0 <= s.imaging.avif_effort <= 9:
-        problems.append(f"imaging.avif_effort: must be 0..9 (got {s.imaging.avif_effort})")
-    if not 0 <= s.imaging.png_compression <= 9:
-        problems.append(f"imaging.png_compression: must be 0..9 (got {s.imaging.png_compression})")
+            problems.append(f"formats.{name}: must be 1..100 (got {value})")
+    if not 0 <= s.formats.avif_effort <= 9:
+        problems.append(f"formats.avif_effort: must be 0..9 (got {s.formats.avif_effort})")
+    if not 0 <= s.formats.png_compression <= 9:
+        problems.append(f"formats.png_compression: must be 0..9 (got {s.formats.png_compression})")
+    unknown = [f for f in s.formats.preference if f not in ("avif", "webp")]
+    if unknown:
+        problems.append(f"formats.preference: only avif and webp can be negotiated (got {', '.join(unknown)})")
+    positive("filters", "mark_cache_entries", s.filters.mark_cache_entries, allow_zero=True)
+    positive("filters", "mark_cache_bytes", s.filters.mark_cache_bytes, allow_zero=True)
     positive("http", "cache_max_age", s.http.cache_max_age, allow_zero=True)
     positive("http", "error_max_age", s.http.error_max_age, allow_zero=True)
     return problems

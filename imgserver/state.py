@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from imgserver.imaging.encode import EncodeSettings
 from imgserver.imaging.probe import SourceLimits
 from imgserver.imaging.steps import RenderSettings
+from imgserver.marks import MarkCache
 from imgserver.plan.build import PlanLimits, Qualities
+from imgserver.plan.negotiate import NegotiationSettings
 from imgserver.pool import RenderPool
 from imgserver.settings import Settings
 from imgserver.sources.base import Loader
@@ -19,13 +21,20 @@ class AppState:
     loader: Loader
     pool: RenderPool
     render: RenderSettings
+    marks: MarkCache
+    negotiation: NegotiationSettings
     #: Requests being handled now (graceful shutdown waits for 0).
     in_flight: int = 0
 
 
+def negotiation_settings(settings: Settings) -> NegotiationSettings:
+    f = settings.formats
+    return NegotiationSettings(auto_webp=f.auto_webp, auto_avif=f.auto_avif, preference=f.preference)
+
+
 def render_settings(settings: Settings) -> RenderSettings:
     """The slice of Settings the imaging code needs (plain frozen values, no I/O)."""
-    limits, imaging = settings.limits, settings.imaging
+    limits, imaging, formats = settings.limits, settings.imaging, settings.formats
     return RenderSettings(
         source_limits=SourceLimits(
             max_pixels=limits.max_source_pixels,
@@ -33,11 +42,11 @@ def render_settings(settings: Settings) -> RenderSettings:
             max_frames=limits.max_frames,
         ),
         plan_limits=PlanLimits(limits.max_output_width, limits.max_output_height),
-        qualities=Qualities(imaging.jpeg_quality, imaging.webp_quality, imaging.avif_quality),
+        qualities=Qualities(formats.jpeg_quality, formats.webp_quality, formats.avif_quality),
         encode=EncodeSettings(
-            jpeg_progressive=imaging.jpeg_progressive,
-            png_compression=imaging.png_compression,
-            avif_effort=imaging.avif_effort,
+            jpeg_progressive=formats.jpeg_progressive,
+            png_compression=formats.png_compression,
+            avif_effort=formats.avif_effort,
         ),
         respect_orientation=imaging.respect_orientation,
     )

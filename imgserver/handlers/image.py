@@ -10,8 +10,11 @@ from typing import Any
 from imgserver.errors import Forbidden
 from imgserver.handlers.base import BaseHandler
 from imgserver.imaging.steps import describe, render
+from imgserver.plan.build import FormatPolicy
 from imgserver.plan.keys import etag
-from imgserver.plan.model import Plan, SourceFacts
+from imgserver.plan.model import OutputFormat, Plan, SourceFacts
+from imgserver.plan.negotiate import accepted_formats, negotiable, variant
+from imgserver.plan.preload import apply_preload
 from imgserver.url.grammar import ParsedUrl, parse_options, split_signature
 from imgserver.url.signing import verify
 
@@ -19,7 +22,6 @@ from imgserver.url.signing import verify
 def meta_document(parsed: ParsedUrl, facts: SourceFacts, plan: Plan) -> dict[str, Any]:
     """Thumbor's /meta JSON shape. Deliberate difference: ``source`` is the ORIGINAL
     size (Thumbor reports the processed size there)."""
-    focal = plan.focal
     return {
         "thumbor": {
             "source": {
@@ -30,16 +32,17 @@ def meta_document(parsed: ParsedUrl, facts: SourceFacts, plan: Plan) -> dict[str
             },
             "operations": plan.operations(),
             "target": {"width": plan.width, "height": plan.height},
+            # Thumbor compat: relative to the image left after trim and manual crop.
             "focal_points": [
                 {
-                    # Thumbor compat: relative to the image left after trim and manual crop.
-                    "x": int(focal.x),
-                    "y": int(focal.y),
-                    "z": 1.0,
-                    "height": 1,
-                    "width": 1,
-                    "origin": focal.origin,
+                    "x": int(point.x),
+                    "y": int(point.y),
+                    "z": point.weight,
+                    "height": point.height,
+                    "width": point.width,
+                    "origin": point.origin,
                 }
+                for point in plan.focal_points
             ],
         }
     }
@@ -67,25 +70,43 @@ class ImageHandler(BaseHandler):
     async def head(self, path: str) -> None:
         await self.get(path)
 
+    def _cache_control(self, parsed: ParsedUrl) -> str:
+        """``max_age(n)`` overrides the setting; 0 means the answer must not be reused."""
+        call = parsed.filter("max_age")
+        max_age = int(call.args[0]) if call is not None else self.state.settings.http.cache_max_age
+        return f"public, max-age={max_age}" if max_age > 0 else "no-cache"
+
     async def get(self, path: str) -> None:
         state = self.state
-        parsed = self.parse()
+        parsed = apply_preload(self.parse())
+        # Negotiation: an explicit format() switches it off; otherwise the answer depends on
+        # Accept, so every response (304s included) says so.
+        accepted: tuple[OutputFormat, ...] = ()
+        if negotiable(parsed, state.negotiation):
+            self.set_header("Vary", "Accept")
+            accepted = accepted_formats(self.request.headers.get("Accept"), state.negotiation)
+        policy = FormatPolicy(accepted, state.settings.formats.auto_png_to_jpg)
+
+        max_bytes = state.settings.limits.max_source_bytes
         started = time.perf_counter()
-        source = await state.loader.load(parsed.image, state.settings.limits.max_source_bytes)
+        source = await state.loader.load(parsed.image, max_bytes)
+        marks = await state.marks.for_request(parsed, max_bytes)
         self.timings["load"] = time.perf_counter() - started
 
         if parsed.meta:
             started = time.perf_counter()
-            facts, plan = await state.pool.run(describe, source.data, parsed, state.render)
+            facts, plan = await state.pool.run(describe, source.data, parsed, state.render, policy)
             self.timings["render"] = time.perf_counter() - started
             self.set_header("Content-Type", "application/json")
-            self.set_header("Cache-Control", f"public, max-age={state.settings.http.cache_max_age}")
+            self.set_header("Cache-Control", self._cache_control(parsed))
             self._write_body(json.dumps(meta_document(parsed, facts, plan)).encode())
             return
 
-        tag = etag(parsed, source.identity)
+        # The ETag covers everything the bytes depend on: request, source version,
+        # negotiated formats and the marks' versions.
+        tag = etag(parsed, source.identity, "|".join([variant(accepted), *(m.identity for m in marks.values())]))
         self.set_header("ETag", tag)
-        self.set_header("Cache-Control", f"public, max-age={state.settings.http.cache_max_age}")
+        self.set_header("Cache-Control", self._cache_control(parsed))
         if source.last_modified is not None:
             self.set_header("Last-Modified", email.utils.format_datetime(source.last_modified, usegmt=True))
         if self._not_modified(tag, source.last_modified.timestamp() if source.last_modified else None):
@@ -94,7 +115,8 @@ class ImageHandler(BaseHandler):
             return
 
         started = time.perf_counter()
-        result = await state.pool.run(render, source.data, parsed, state.render)
+        mark_bytes = {key: mark.data for key, mark in marks.items()}
+        result = await state.pool.run(render, source.data, parsed, state.render, policy, mark_bytes)
         self.timings["render"] = time.perf_counter() - started
         self.set_header("Content-Type", result.mime)
         self._write_body(result.body)

@@ -1,4 +1,4 @@
-"""Encode a pipeline's result to the planned output format, metadata stripped."""
+"""Encode the pipeline's frames to the planned output format, metadata stripped."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 import pyvips
 
-from imgserver.plan.model import Output
+from imgserver.plan.model import Output, Plan
 
 WHITE = [255.0, 255.0, 255.0]
 #: Strip EXIF, XMP, IPTC and ICC from every output (ICC was converted to sRGB first).
 NO_METADATA = pyvips.enums.ForeignKeep.NONE
+_MIN_QUALITY = 5
 
 
 @dataclass(frozen=True)
@@ -30,25 +31,68 @@ def to_8bit_srgb(image: pyvips.Image) -> pyvips.Image:
     return image.colourspace("srgb").cast("uchar")
 
 
-def encode(image: pyvips.Image, output: Output, settings: EncodeSettings) -> bytes:
-    """``image`` as ``output.format`` bytes. Transparent images become JPEG on white."""
-    image = to_8bit_srgb(image)
-    quality = max(1, output.quality) if output.quality is not None else None
+def _join(frames: list[pyvips.Image], plan: Plan) -> pyvips.Image:
+    """Frames → one image; an animation becomes a strip with page-height, delays and loop."""
+    frames = [to_8bit_srgb(f) for f in frames]
+    if len(frames) == 1:
+        return frames[0]
+    bands = max(f.bands for f in frames)
+    frames = [f if f.bands == bands else f.bandjoin_const([255.0] * (bands - f.bands)) for f in frames]
+    strip = pyvips.Image.arrayjoin(frames, across=1).copy()
+    strip.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
+    delays = list(plan.source.delays[: len(frames)]) or [100] * len(frames)
+    delays += [delays[-1]] * (len(frames) - len(delays))
+    strip.set_type(pyvips.GValue.array_int_type, "delay", delays)
+    strip.set_type(pyvips.GValue.gint_type, "loop", plan.source.loop)
+    return strip
+
+
+def _save(image: pyvips.Image, output: Output, quality: int | None, settings: EncodeSettings) -> bytes:
     fmt = output.format
+    q = max(1, min(100, quality)) if quality is not None else None
     if fmt == "jpeg":
         if image.hasalpha():
             image = image.flatten(background=WHITE[: image.bands - 1])
         data = image.jpegsave_buffer(
-            Q=quality or 80, optimize_coding=True, interlace=settings.jpeg_progressive, keep=NO_METADATA
+            Q=q or 80, optimize_coding=True, interlace=settings.jpeg_progressive, keep=NO_METADATA
         )
     elif fmt == "png":
         data = image.pngsave_buffer(compression=settings.png_compression, keep=NO_METADATA)
     elif fmt == "webp":
-        data = image.webpsave_buffer(Q=quality or 80, keep=NO_METADATA)
+        data = image.webpsave_buffer(Q=q or 80, keep=NO_METADATA)
     elif fmt == "gif":
         data = image.gifsave_buffer(keep=NO_METADATA)
     else:
-        data = image.heifsave_buffer(
-            Q=quality or 50, compression="av1", effort=settings.avif_effort, keep=NO_METADATA
-        )
+        data = image.heifsave_buffer(Q=q or 50, compression="av1", effort=settings.avif_effort, keep=NO_METADATA)
     return bytes(data)
+
+
+def _fit_bytes(image: pyvips.Image, output: Output, budget: int, settings: EncodeSettings) -> bytes:
+    """max_bytes(n): the best quality whose encoding fits ``budget`` (binary search); the
+    smallest encoding when none fits."""
+    image = image.copy_memory()  # encoded several times
+    best_q = output.quality or 80
+    data = _save(image, output, best_q, settings)
+    if len(data) <= budget:
+        return data
+    low, high, smallest = _MIN_QUALITY, best_q - 1, data
+    fitting: bytes | None = None
+    while low <= high:
+        mid = (low + high) // 2
+        candidate = _save(image, output, mid, settings)
+        if len(candidate) <= budget:
+            fitting, low = candidate, mid + 1
+        else:
+            smallest = candidate if len(candidate) < len(smallest) else smallest
+            high = mid - 1
+    return fitting if fitting is not None else smallest
+
+
+def encode(frames: list[pyvips.Image], plan: Plan, settings: EncodeSettings) -> bytes:
+    """The frames as ``plan.output`` bytes. Transparent images become JPEG on white."""
+    image = _join(frames, plan)
+    output = plan.output
+    budget = next((int(c.args[0]) for c in reversed(plan.filters) if c.name == "max_bytes"), None)
+    if budget and output.format in ("jpeg", "webp", "avif"):
+        return _fit_bytes(image, output, budget, settings)
+    return _save(image, output, output.quality, settings)

@@ -79,6 +79,11 @@ def probe(data: bytes, limits: SourceLimits, respect_orientation: bool = True) -
     if frames > limits.max_frames:
         raise Unprocessable(f"source image has {frames} frames, over the limit of {limits.max_frames}")
     display_w, display_h = (height, width) if orientation >= 5 else (width, height)
+    delays: tuple[int, ...] = ()
+    if frames > 1 and image.get_typeof("delay") != 0:
+        raw = image.get("delay")
+        if isinstance(raw, list):
+            delays = tuple(int(d) for d in raw)
     return SourceFacts(
         format=fmt,
         width=display_w,
@@ -89,4 +94,6 @@ def probe(data: bytes, limits: SourceLimits, respect_orientation: bool = True) -
         frames=frames,
         has_alpha=bool(image.hasalpha()),
         has_icc=image.get_typeof("icc-profile-data") != 0 or image.interpretation == "cmyk",
+        delays=delays,
+        loop=_int_field(image, "loop", 0),
     )

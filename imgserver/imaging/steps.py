@@ -10,16 +10,17 @@ order in :data:`STEPS`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
 import pyvips
 
-from imgserver.errors import ImgserverError, Unprocessable
+from imgserver.errors import Unprocessable
 from imgserver.imaging.encode import EncodeSettings, encode
+from imgserver.imaging.filters import FilterContext, apply_filters
 from imgserver.imaging.probe import SourceLimits, probe
-from imgserver.plan.build import PlanLimits, Qualities, build_plan
+from imgserver.plan.build import DEFAULT_POLICY, FormatPolicy, PlanLimits, Qualities, build_plan
 from imgserver.plan.model import Box, FocalPoint, Plan, SourceFacts
 from imgserver.url.grammar import ParsedUrl, Trim
 
@@ -40,11 +41,15 @@ class Rendered:
     plan: Plan
 
 
-Step = Callable[[pyvips.Image, Plan], pyvips.Image]
+Step = Callable[[pyvips.Image, FilterContext], pyvips.Image]
 
 
-def _load_scaled(data: bytes, facts: SourceFacts, width: int, height: int, respect_orientation: bool) -> pyvips.Image:
-    """The whole source at exactly width x height (display orientation), sRGB, lazily."""
+def _load_scaled(
+    data: bytes, facts: SourceFacts, width: int, height: int, respect_orientation: bool, pages: bool = False
+) -> pyvips.Image:
+    """The whole source at exactly width x height (display orientation; per page when
+    ``pages``, as one tall strip), converted to sRGB, lazily."""
+    options = "fail_on=error,n=-1" if pages else "fail_on=error"
     # libvips: loader options go through option_string; thumbnail's own fail_on does not
     # reach the JPEG/PNG loader, and a truncated file must fail, not turn half grey.
     if facts.has_icc:
@@ -54,11 +59,11 @@ def _load_scaled(data: bytes, facts: SourceFacts, width: int, height: int, respe
             height=height,
             size="force",
             no_rotate=not respect_orientation,
-            option_string="fail_on=error",
+            option_string=options,
             output_profile="srgb",
         )
     return pyvips.Image.thumbnail_buffer(
-        data, width, height=height, size="force", no_rotate=not respect_orientation, option_string="fail_on=error"
+        data, width, height=height, size="force", no_rotate=not respect_orientation, option_string=options
     )
 
 
@@ -87,46 +92,83 @@ def _detect_focus(image: pyvips.Image, plan: Plan, sx: float, sy: float) -> Foca
     return FocalPoint(found["attention_x"] / sx, found["attention_y"] / sy, "detection")
 
 
+def _split_frames(image: pyvips.Image) -> list[pyvips.Image]:
+    """A loaded animation (one tall strip of pages) as a list of frames."""
+    page = image.get("page-height") if image.get_typeof("page-height") else image.height
+    page_h = int(page) if isinstance(page, int) and 0 < page <= image.height else image.height
+    count = image.height // page_h
+    return [image.crop(0, i * page_h, image.width, page_h) for i in range(count)] or [image]
+
+
 def load_geometry(
-    data: bytes, parsed: ParsedUrl, facts: SourceFacts, settings: RenderSettings
-) -> tuple[Plan, pyvips.Image]:
-    """Plan the geometry and produce the output-sized image (before flips and filters)."""
+    data: bytes,
+    parsed: ParsedUrl,
+    facts: SourceFacts,
+    settings: RenderSettings,
+    policy: FormatPolicy = DEFAULT_POLICY,
+) -> tuple[Plan, list[pyvips.Image]]:
+    """Plan the geometry and produce the output-sized frames (before flips and filters)."""
 
     def plan_for(trim: Box | None = None, focal: FocalPoint | None = None) -> Plan:
-        return build_plan(parsed, facts, settings.plan_limits, settings.qualities, trim=trim, focal=focal)
+        return build_plan(
+            parsed, facts, settings.plan_limits, settings.qualities, trim=trim, focal=focal, policy=policy
+        )
 
+    plan = plan_for()
+    pages = plan.animated
     full: pyvips.Image | None = None
     trim_box = None
     if parsed.trim is not None:
-        full = _load_scaled(data, facts, facts.width, facts.height, settings.respect_orientation).copy_memory()
-        trim_box = _find_trim(full, parsed.trim)
-    plan = plan_for(trim_box)
+        full = _load_scaled(data, facts, facts.width, facts.height, settings.respect_orientation, pages)
+        full = full.copy_memory()
+        trim_box = _find_trim(_split_frames(full)[0] if pages else full, parsed.trim)
+        plan = plan_for(trim_box)
 
     box, out_w, out_h = plan.crop_box, plan.width, plan.height
     sx, sy = out_w / box.width, out_h / box.height
     scaled_w, scaled_h = max(1, round(facts.width * sx)), max(1, round(facts.height * sy))
     if full is None:
-        image = _load_scaled(data, facts, scaled_w, scaled_h, settings.respect_orientation)
-    elif (scaled_w, scaled_h) != (full.width, full.height):
-        image = full.resize(scaled_w / full.width, vscale=scaled_h / full.height)
+        image = _load_scaled(data, facts, scaled_w, scaled_h, settings.respect_orientation, pages)
+    elif (scaled_w, scaled_h) != (full.width, _page_height(full)):
+        image = full.resize(scaled_w / full.width, vscale=scaled_h / _page_height(full))
+        if pages:
+            image.set_type(pyvips.GValue.gint_type, "page-height", scaled_h)
     else:
         image = full
+    if pages:
+        image = image.copy_memory()  # libvips: frames are cut from the strip in any order
 
     if plan.needs_smart_focus:
-        image = image.copy_memory()  # read twice: once for attention, once for the crop
-        plan = plan_for(trim_box, _detect_focus(image, plan, sx, sy))
+        if not pages:
+            image = image.copy_memory()  # read twice: once for attention, once for the crop
+        first = _split_frames(image)[0] if pages else image
+        plan = plan_for(trim_box, _detect_focus(first, plan, sx, sy))
         box = plan.crop_box
 
-    if (image.width, image.height) != (out_w, out_h):
-        left = min(max(round(box.left * sx), 0), max(image.width - out_w, 0))
-        top = min(max(round(box.top * sy), 0), max(image.height - out_h, 0))
-        image = image.crop(left, top, min(out_w, image.width), min(out_h, image.height))
-        if (image.width, image.height) != (out_w, out_h):  # rounding guard, at most a pixel
-            image = image.resize(out_w / image.width, vscale=out_h / image.height)
-    return plan, image
+    frames = _split_frames(image) if pages else [image]
+    left = round(box.left * sx)
+    top = round(box.top * sy)
+    return plan, [_cut(frame, left, top, out_w, out_h) for frame in frames]
 
 
-def flip(image: pyvips.Image, plan: Plan) -> pyvips.Image:
+def _page_height(image: pyvips.Image) -> int:
+    return _split_frames(image)[0].height
+
+
+def _cut(image: pyvips.Image, left: int, top: int, width: int, height: int) -> pyvips.Image:
+    """The width x height box at (left, top) of a scaled frame, clamped inside it."""
+    if (image.width, image.height) == (width, height):
+        return image
+    left = min(max(left, 0), max(image.width - width, 0))
+    top = min(max(top, 0), max(image.height - height, 0))
+    image = image.crop(left, top, min(width, image.width), min(height, image.height))
+    if (image.width, image.height) != (width, height):  # rounding guard, at most a pixel
+        image = image.resize(width / image.width, vscale=height / image.height)
+    return image
+
+
+def flip(image: pyvips.Image, ctx: FilterContext) -> pyvips.Image:
+    plan = ctx.plan
     if plan.flip_vertical:
         # libvips: a vertical flip reads bottom-up, which a sequential load cannot do.
         image = image.copy_memory().flipver()
@@ -135,28 +177,42 @@ def flip(image: pyvips.Image, plan: Plan) -> pyvips.Image:
     return image
 
 
-def draw_focal_points(image: pyvips.Image, plan: Plan) -> pyvips.Image:
-    """Thumbor's debug mode: outline the focal point."""
+def draw_focal_points(image: pyvips.Image, ctx: FilterContext) -> pyvips.Image:
+    """Thumbor's debug mode: outline each focal point."""
+    plan = ctx.plan
     if not plan.debug:
         return image
     image = image.copy_memory()
     ink = [255.0] + [0.0] * (image.bands - 1)
-    x = int(plan.focal.x) + plan.region.left - 5
-    y = int(plan.focal.y) + plan.region.top - 5
-    return image.draw_rect(ink, x, y, 10, 10)
+    for point in plan.focal_points:
+        w, h = max(point.width, 10), max(point.height, 10)
+        x = int(point.x) + plan.region.left - w // 2
+        y = int(point.y) + plan.region.top - h // 2
+        image = image.draw_rect(ink, x, y, w, h)
+    return image
 
 
-STEPS: tuple[Step, ...] = (flip, draw_focal_points)
+STEPS: tuple[Step, ...] = (flip, draw_focal_points, apply_filters)
 
 
-def render(data: bytes, parsed: ParsedUrl, settings: RenderSettings) -> Rendered:
+def render(
+    data: bytes,
+    parsed: ParsedUrl,
+    settings: RenderSettings,
+    policy: FormatPolicy = DEFAULT_POLICY,
+    marks: Mapping[str, bytes] | None = None,
+) -> Rendered:
     """Probe, plan, transform and encode. Raises ImgserverError subclasses only."""
     facts = probe(data, settings.source_limits, settings.respect_orientation)
     try:
-        plan, image = load_geometry(data, parsed, facts, settings)
-        for step in STEPS:
-            image = step(image, plan)
-        body = encode(image, plan.output, settings.encode)
+        plan, frames = load_geometry(data, parsed, facts, settings, policy)
+        out = []
+        for index, frame in enumerate(frames):
+            ctx = FilterContext(plan, marks or {}, index, len(frames))
+            for step in STEPS:
+                frame = step(frame, ctx)
+            out.append(frame)
+        body = encode(out, plan, settings.encode)
     except pyvips.Error:
         # Errors surface while pixels are pulled through the pipeline: the source's data
         # is corrupt or truncated (the header was already read fine).
@@ -164,16 +220,18 @@ def render(data: bytes, parsed: ParsedUrl, settings: RenderSettings) -> Rendered
     return Rendered(body, plan.output.mime, plan)
 
 
-def describe(data: bytes, parsed: ParsedUrl, settings: RenderSettings) -> tuple[SourceFacts, Plan]:
+def describe(
+    data: bytes, parsed: ParsedUrl, settings: RenderSettings, policy: FormatPolicy = DEFAULT_POLICY
+) -> tuple[SourceFacts, Plan]:
     """The plan only (for /meta). Decodes pixels only when trim or smart need them."""
     facts = probe(data, settings.source_limits, settings.respect_orientation)
     if parsed.trim is None and not parsed.smart:
-        return facts, build_plan(parsed, facts, settings.plan_limits, settings.qualities)
+        return facts, build_plan(parsed, facts, settings.plan_limits, settings.qualities, policy=policy)
     try:
-        plan, _ = load_geometry(data, parsed, facts, settings)
+        plan, _ = load_geometry(data, parsed, facts, settings, policy)
     except pyvips.Error:
         raise Unprocessable("source image cannot be decoded") from None
     return facts, plan
 
 
-__all__ = ["STEPS", "ImgserverError", "RenderSettings", "Rendered", "describe", "render"]
+__all__ = ["STEPS", "RenderSettings", "Rendered", "describe", "render"]

@@ -7,12 +7,14 @@ match Thumbor's for the same URL; ``# Thumbor compat:`` marks the quirks kept on
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from imgserver.errors import OutputTooLarge
 from imgserver.plan.model import Box, FocalPoint, Output, OutputFormat, Plan, SourceFacts
 from imgserver.url.grammar import Dim, FitMode, ParsedUrl
 
+_FOCAL_BOX = re.compile(r"(\d{1,9})x(\d{1,9}):(\d{1,9})x(\d{1,9})")
 _ALIGN = {"left": 0.0, "center": 0.5, "right": 1.0, "top": 0.0, "middle": 0.5, "bottom": 1.0}
 
 # Output format when the URL does not ask for one: the source's own, when we can write it.
@@ -110,16 +112,87 @@ def _fit_in(parsed: ParsedUrl, width: int, height: int, tw: float, th: float) ->
     return max(1, round(width * th / height + 1e-5)), int(th)
 
 
-def _output(parsed: ParsedUrl, facts: SourceFacts, qualities: Qualities) -> Output:
+@dataclass(frozen=True)
+class FormatPolicy:
+    """How the output format is chosen when the URL has no ``format()``.
+
+    ``accepted``: negotiated formats the client takes, in preference order (from Accept);
+    ``auto_png_to_jpg``: opaque PNG sources become JPEG (Thumbor's AUTO_PNG_TO_JPG)."""
+
+    accepted: tuple[OutputFormat, ...] = ()
+    auto_png_to_jpg: bool = False
+
+
+DEFAULT_POLICY = FormatPolicy()
+
+
+def _output(
+    parsed: ParsedUrl, facts: SourceFacts, qualities: Qualities, policy: FormatPolicy, animated: bool
+) -> Output:
     fmt_call = parsed.filter("format")
+    fmt: OutputFormat
     if fmt_call is not None:
         name = str(fmt_call.args[0])
-        fmt: OutputFormat = "jpeg" if name in ("jpg", "jpeg") else _DEFAULT_OUTPUT[name]
+        fmt = "jpeg" if name in ("jpg", "jpeg") else _DEFAULT_OUTPUT[name]
     else:
-        fmt = _DEFAULT_OUTPUT.get(facts.format, "png" if facts.has_alpha else "jpeg")
+        negotiated = [f for f in policy.accepted if not (animated and f == "avif")]
+        if negotiated:
+            fmt = negotiated[0]
+        else:
+            fmt = _DEFAULT_OUTPUT.get(facts.format, "png" if facts.has_alpha else "jpeg")
+            autojpg = parsed.filter("autojpg")
+            to_jpeg = bool(autojpg.args[0]) if autojpg is not None and autojpg.args else autojpg is not None
+            if (to_jpeg or policy.auto_png_to_jpg) and fmt == "png" and not facts.has_alpha:
+                fmt = "jpeg"
     q_call = parsed.filter("quality")
     quality = int(q_call.args[0]) if q_call is not None else qualities.for_format(fmt)
     return Output(fmt, quality)
+
+
+def _requested_focal_points(parsed: ParsedUrl, region: Box) -> tuple[FocalPoint, ...]:
+    """focal(LxT:RxB) boxes (source pixels) as points relative to ``region``; points
+    outside the region are dropped, as Thumbor drops those outside the manual crop."""
+    points = []
+    for call in parsed.filters:
+        if call.name != "focal":
+            continue
+        m = _FOCAL_BOX.fullmatch(str(call.args[0]))
+        if not m:
+            continue
+        left, top, right, bottom = (int(g) for g in m.groups())
+        if right <= left or bottom <= top:
+            continue
+        point = FocalPoint.from_box(Box(left, top, right, bottom))
+        if region.left <= point.x <= region.right and region.top <= point.y <= region.bottom:
+            x, y = point.x - region.left, point.y - region.top
+            points.append(FocalPoint(x, y, "explicit", point.weight, point.width, point.height))
+    return tuple(points)
+
+
+def _centre_of_mass(points: tuple[FocalPoint, ...]) -> FocalPoint:
+    total = sum(p.weight for p in points)
+    # Thumbor compat: the centre of mass is floor-divided.
+    x = sum(p.x * p.weight for p in points) // total
+    y = sum(p.y * p.weight for p in points) // total
+    return FocalPoint(x, y, points[0].origin if len(points) == 1 else "explicit", total)
+
+
+def _no_upscale(parsed: ParsedUrl, facts: SourceFacts) -> tuple[Dim, Dim]:
+    """no_upscale(): the request box is clamped to the source size (Thumbor, after load)."""
+    width, height = parsed.width, parsed.height
+    if parsed.filter("no_upscale") is not None:
+        if isinstance(width, int):
+            width = min(width, facts.width)
+        if isinstance(height, int):
+            height = min(height, facts.height)
+    return width, height
+
+
+def _check_size(width: int, height: int, limits: PlanLimits, what: str = "output") -> None:
+    if width > limits.max_output_width or height > limits.max_output_height:
+        raise OutputTooLarge(
+            f"{what} {width}x{height} is over the limit {limits.max_output_width}x{limits.max_output_height}"
+        )
 
 
 def build_plan(
@@ -129,12 +202,14 @@ def build_plan(
     qualities: Qualities = Qualities(),
     trim: Box | None = None,
     focal: FocalPoint | None = None,
+    policy: FormatPolicy = FormatPolicy(),
 ) -> Plan:
     """Decide every geometric step for ``parsed`` on a source described by ``facts``.
 
     ``trim`` is the box the trim step found (it needs pixels, so imaging supplies it);
-    ``focal`` is a detected focal point in region coordinates (smart). Raises
-    OutputTooLarge when the output would exceed the limits."""
+    ``focal`` is a detected focal point in region coordinates (smart); ``policy`` says which
+    formats the client negotiated. Raises OutputTooLarge when the output (or the box that
+    fill()/upscale() grow towards) would exceed the limits."""
     width, height = facts.width, facts.height
     if trim is not None and (trim.width <= 0 or trim.height <= 0):
         trim = None
@@ -146,31 +221,45 @@ def build_plan(
         region = region.within(trim)
     width, height = region.width, region.height
 
-    if not parsed.width and not parsed.height:
+    req_w, req_h = _no_upscale(parsed, facts)
+    if not req_w and not req_h:
         tw, th = float(width), float(height)
     else:
-        tw = _target(parsed.width, parsed.height, width, height)
-        th = _target(parsed.height, parsed.width, height, width)
+        tw = _target(req_w, req_h, width, height)
+        th = _target(req_h, req_w, height, width)
 
-    if focal is None:
-        focal = FocalPoint(width * _ALIGN[parsed.halign], height * _ALIGN[parsed.valign])
+    points = _requested_focal_points(parsed, region)
+    if not points and focal is not None:
+        points = (focal,)
+    if not points:
+        points = (FocalPoint(int(width * _ALIGN[parsed.halign]), int(height * _ALIGN[parsed.valign])),)
+    centre = _centre_of_mass(points)
 
     auto: Box | None = None
     resize: tuple[int, int] | None = None
     flip_h, flip_v = parsed.flip_horizontal, parsed.flip_vertical
+    box_w = width if req_w in (0, "orig") else int(req_w)
+    box_h = height if req_h in (0, "orig") else int(req_h)
     if parsed.debug:
         # Thumbor compat: debug draws the focal points and skips all geometry.
         flip_h = flip_v = False
     elif parsed.fit != FitMode.NONE:
         resize = _fit_in(parsed, width, height, tw, th)
+        if parsed.adaptive and ((width < height and tw > th) or (width > height and tw < th)):
+            box_w, box_h = box_h, box_w
+        if resize is not None:
+            # Thumbor compat: fit_in_resize widens the request box to the resized image.
+            box_w, box_h = max(box_w, resize[0]), max(box_h, resize[1])
     else:
         if parsed.filter("stretch") is None:
-            auto = _auto_crop(width, height, tw, th, focal)
+            auto = _auto_crop(width, height, tw, th, centre)
         cw, ch = (auto.width, auto.height) if auto else (width, height)
         rw, rh = int(tw) or 1, int(th) or 1
         if (rw, rh) != (cw, ch):
             resize = (rw, rh)
 
+    animated = facts.frames > 1 and parsed.filter("cover") is None
+    output = _output(parsed, facts, qualities, policy, animated)
     plan = Plan(
         source=facts,
         region=region,
@@ -180,15 +269,16 @@ def build_plan(
         resize=resize,
         flip_horizontal=flip_h,
         flip_vertical=flip_v,
-        focal=focal,
+        focal=centre,
         smart=parsed.smart,
         debug=parsed.debug,
-        output=_output(parsed, facts, qualities),
+        output=output,
         filters=parsed.filters,
+        focal_points=points,
+        animated=animated and output.format in ("gif", "webp"),
+        box=(box_w, box_h),
     )
-    if plan.width > limits.max_output_width or plan.height > limits.max_output_height:
-        raise OutputTooLarge(
-            f"output {plan.width}x{plan.height} is over the limit "
-            f"{limits.max_output_width}x{limits.max_output_height}"
-        )
+    _check_size(plan.width, plan.height, limits)
+    if parsed.filter("fill") is not None or parsed.filter("upscale") is not None:
+        _check_size(box_w, box_h, limits, "fill/upscale box")
     return plan

@@ -32,6 +32,9 @@ class SourceFacts:
     frames: int = 1
     has_alpha: bool = False
     has_icc: bool = False
+    #: Animation timing: per-frame delays in ms and the loop count (0 = forever).
+    delays: tuple[int, ...] = ()
+    loop: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,26 @@ class Box:
 
 @dataclass(frozen=True)
 class FocalPoint:
+    """A point the crop is centred on; ``weight`` counts in the centre of mass (Thumbor's z)."""
+
     x: float
     y: float
-    origin: Literal["alignment", "detection"] = "alignment"
+    origin: Literal["alignment", "detection", "explicit"] = "alignment"
+    weight: float = 1.0
+    width: int = 1
+    height: int = 1
+
+    @classmethod
+    def from_box(cls, box: Box, origin: Literal["detection", "explicit"] = "explicit") -> FocalPoint:
+        """Thumbor's FocalPoint.from_square: the box centre, weighted by its area."""
+        return cls(
+            box.left + box.width // 2,
+            box.top + box.height // 2,
+            origin,
+            float(box.width * box.height),
+            box.width,
+            box.height,
+        )
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,12 @@ class Plan:
     debug: bool
     output: Output
     filters: tuple[FilterCall, ...] = field(default=())
+    #: Every focal point used (region coordinates); ``focal`` is their centre of mass.
+    focal_points: tuple[FocalPoint, ...] = field(default=())
+    #: All frames are kept (animated GIF/WebP in and out); otherwise only the first.
+    animated: bool = False
+    #: Thumbor's request box after geometry (fill() and upscale() work towards it).
+    box: tuple[int, int] = (0, 0)
 
     @property
     def crop_box(self) -> Box:
@@ -113,7 +139,7 @@ class Plan:
     @property
     def needs_smart_focus(self) -> bool:
         """An attention focal point would move the auto crop (so it must be detected)."""
-        return self.smart and self.auto_crop is not None and self.focal.origin == "alignment"
+        return self.smart and self.auto_crop is not None and all(p.origin == "alignment" for p in self.focal_points)
 
     def operations(self) -> list[dict[str, Any]]:
         """Thumbor's ``/meta`` operation list for this plan."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from imgserver.errors import FilterError
+from imgserver.url.colors import parse_color
 
 FilterArg = int | float | bool | str
 
@@ -52,7 +53,17 @@ NUMBER = _kind("an integer", r"-?\d{1,9}", int)
 DECIMAL = _kind("a number", r"-?(?:\d{1,9}(?:\.\d{0,9})?|\.\d{1,9})", float)
 BOOLEAN = _kind("true or false", r"[Tt]rue|[Ff]alse|1|0", lambda v: v in ("true", "True", "1"))
 STRING = _kind("a string", r"'[^']+'|[^,']+", _unquote)
-WORD = _kind("a colour name, hex or keyword", r"\w{1,64}")
+def _colour(value: str) -> str:
+    parse_color(value)  # raises ValueError: not a colour
+    return value.lower()
+
+
+def _fill_colour(value: str) -> str:
+    return value.lower() if value.lower() in ("auto", "blur") else _colour(value)
+
+
+COLOR = _kind("a colour name, hex or transparent", r"#?\w{1,64}", _colour)
+FILL_COLOR = _kind("a colour, auto, blur or transparent", r"#?\w{1,64}", _fill_colour)
 FORMAT = _kind("jpeg, jpg, png, webp, gif or avif", r"(?i:jpeg|jpg|png|webp|gif|avif)", str.lower)
 MATRIX = _kind("numbers separated by ';'", r"-?\d{1,9}(?:\.\d{0,9})?(?:;-?\d{1,9}(?:\.\d{0,9})?){0,440}")
 CURVE = _kind("a list like [(0,0),(255,255)]", r"\[(?:\(\d{1,3},\d{1,3}\),?){0,256}\]")
@@ -103,17 +114,17 @@ REGISTRY: dict[str, FilterSpec] = {
     s.name: s
     for s in (
         _spec("autojpg", P(BOOLEAN, optional=True)),
-        _spec("background_color", P(WORD)),
+        _spec("background_color", P(COLOR)),
         _spec("blur", P(POSITIVE_NONZERO, hi=150), P(DECIMAL, optional=True, lo=0, hi=150)),
         _spec("brightness", P(NUMBER, lo=-100, hi=100)),
-        _spec("colorize", P(POSITIVE, hi=100), P(POSITIVE, hi=100), P(POSITIVE, hi=100), P(WORD)),
+        _spec("colorize", P(POSITIVE, hi=100), P(POSITIVE, hi=100), P(POSITIVE, hi=100), P(COLOR)),
         _spec("contrast", P(NUMBER, lo=-100, hi=100)),
         _spec("convolution", P(MATRIX), P(POSITIVE_NONZERO, hi=21), P(BOOLEAN, optional=True)),
         _spec("cover"),
         _spec("curve", P(CURVE), P(CURVE), P(CURVE), P(CURVE)),
         _spec("equalize"),
         _spec("extract_focal", phase=Phase.PRE_LOAD),
-        _spec("fill", P(WORD), P(BOOLEAN, optional=True)),
+        _spec("fill", P(FILL_COLOR), P(BOOLEAN, optional=True)),
         _spec("focal", P(STRING), phase=Phase.PRE_LOAD),
         _spec("format", P(FORMAT), implemented=True),
         _spec("frame", P(STRING)),
@@ -235,7 +246,10 @@ def validate_call(name: str, raw_args: list[str]) -> FilterCall:
     for index, (raw, param) in enumerate(zip(raw_args, spec.params, strict=False), start=1):
         if not param.kind.pattern.fullmatch(raw):
             raise FilterError(f"filter {name}: argument {index} must be {param.kind.name}")
-        value = param.kind.convert(raw)
+        try:
+            value = param.kind.convert(raw)
+        except ValueError:
+            raise FilterError(f"filter {name}: argument {index} must be {param.kind.name}") from None
         if isinstance(value, int | float) and not isinstance(value, bool) and not _in_range(value, param):
             raise FilterError(f"filter {name}: argument {index} must be in {param.lo or 0}..{param.hi}")
         values.append(value)

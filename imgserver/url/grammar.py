@@ -129,7 +129,8 @@ class _Segments:
         self.pos = 0
 
     def _peek(self) -> str | None:
-        return unquote(self.items[self.pos]) if self.pos < len(self.items) - 1 else None
+        # Thumbor compat: options match the raw segment (``%73mart`` is part of the key).
+        return self.items[self.pos] if self.pos < len(self.items) - 1 else None
 
     def match(self, pattern: re.Pattern[str]) -> re.Match[str] | None:
         seg = self._peek()

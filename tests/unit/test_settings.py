@@ -33,7 +33,9 @@ def test_defaults_refuse_to_serve_nothing() -> None:
         ("IMGSERVER_SECURITY_ALLOW_UNSAFE", "no", "security", "allow_unsafe", False),
         ("IMGSERVER_SECURITY_ALLOW_UNSAFE", "YES", "security", "allow_unsafe", True),
         ("IMGSERVER_LIMITS_MAX_SOURCE_PIXELS", "1_000_000", "limits", "max_source_pixels", 1_000_000),
-        ("IMGSERVER_IMAGING_JPEG_PROGRESSIVE", "1", "imaging", "jpeg_progressive", True),
+        ("IMGSERVER_FORMATS_JPEG_PROGRESSIVE", "1", "formats", "jpeg_progressive", True),
+        ("IMGSERVER_FORMATS_AUTO_WEBP", "true", "formats", "auto_webp", True),
+        ("IMGSERVER_FORMATS_PREFERENCE", "webp,avif", "formats", "preference", ("webp", "avif")),
         ("IMGSERVER_HTTP_ERROR_MAX_AGE", "0", "http", "error_max_age", 0),
     ],
 )
@@ -59,7 +61,7 @@ def test_toml_then_env_then_flags(tmp_path: Path) -> None:
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
-    config.write_text('[server]\nport = 70000\nprocesses = "two"\n[typo]\na = 1\n[imaging]\njpeg_quality = 0\n')
+    config.write_text('[server]\nport = 70000\nprocesses = "two"\n[typo]\na = 1\n[formats]\njpeg_quality = 0\n')
     env = {
         "IMGSERVER_FILE_ROOT": str(tmp_path / "missing"),
         "IMGSERVER_LIMITS_MAX_FRAMES": "lots",
@@ -72,7 +74,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "server.port: must be 0..65535",
         "server.processes: expected an integer",
         "unknown section [typo]",
-        "imaging.jpeg_quality: must be 1..100",
+        "formats.jpeg_quality: must be 1..100",
         "file.root:",
         "IMGSERVER_LIMITS_MAX_FRAMES: expected an integer",
         "IMGSERVER_WHAT: unknown setting",
