@@ -126,7 +126,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if processes > 1 and _prefork(processes) is None:
         return 0
-    configure(settings.imaging.vips_concurrency)
+    configure(settings.imaging.vips_concurrency, settings.formats.allow_svg)
     asyncio.run(_serve(settings, sockets))
     return 0
 

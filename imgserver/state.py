@@ -40,6 +40,7 @@ def render_settings(settings: Settings) -> RenderSettings:
             max_pixels=limits.max_source_pixels,
             max_interlaced_pixels=limits.max_interlaced_pixels,
             max_frames=limits.max_frames,
+            allow_svg=settings.formats.allow_svg,
         ),
         plan_limits=PlanLimits(limits.max_output_width, limits.max_output_height),
         qualities=Qualities(formats.jpeg_quality, formats.webp_quality, formats.avif_quality),

@@ -72,3 +72,26 @@ def write(root: Path, name: str, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+def animated(width: int, height: int, frames: int, delay: int = 70, loop: int = 0, fmt: str = "gif") -> bytes:
+    """An animation whose frames differ (encoders merge identical consecutive frames)."""
+    step = max(1, width // (frames + 1))
+    pages = [scene(width, height).draw_rect([255, 0, 0], i * step, 0, step, height, fill=True) for i in range(frames)]
+    strip = pyvips.Image.arrayjoin(pages, across=1).copy()
+    strip.set_type(pyvips.GValue.gint_type, "page-height", height)
+    strip.set_type(pyvips.GValue.array_int_type, "delay", [delay] * frames)
+    strip.set_type(pyvips.GValue.gint_type, "loop", loop)
+    if fmt == "webp":
+        return bytes(strip.webpsave_buffer())
+    return bytes(strip.gifsave_buffer())
+
+
+def frames_of(data: bytes) -> tuple[int, int, int, list[int], int]:
+    """(frame width, frame height, frame count, delays, loop) of an encoded animation."""
+    image = pyvips.Image.new_from_buffer(data, "", n=-1)
+    page = image.get("page-height") if image.get_typeof("page-height") else image.height
+    count = image.height // page
+    delays = list(image.get("delay")) if image.get_typeof("delay") else []
+    loop = int(image.get("loop")) if image.get_typeof("loop") else 0
+    return image.width, page, count, delays, loop

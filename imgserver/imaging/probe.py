@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pyvips
@@ -16,7 +17,13 @@ _FORMATS = {
     "gifload_buffer": "gif",
     "heifload_buffer": "heif",
     "tiffload_buffer": "tiff",
+    "svgload_buffer": "svg",
 }
+# SVG is a document format: scripts, external references and embedded HTML are refused.
+_SVG_HAZARDS = re.compile(
+    rb"<script|javascript:|<foreignobject|<!entity|(?:href|src)\s*=\s*[\"']\s*(?:https?:|//|file:)|url\(\s*[\"']?\s*(?:https?:|//|file:)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,7 @@ class SourceLimits:
     #: Progressive JPEG / interlaced PNG cannot shrink on load: a lower ceiling applies.
     max_interlaced_pixels: int = 25_000_000
     max_frames: int = 300
+    allow_svg: bool = False
 
 
 def find_loader(data: bytes) -> str | None:
@@ -57,8 +65,10 @@ def probe(data: bytes, limits: SourceLimits, respect_orientation: bool = True) -
         raise Unprocessable("source image header cannot be read") from None
     loader = str(image.get("vips-loader"))
     fmt = _FORMATS.get(loader)
-    if fmt is None:
+    if fmt is None or (fmt == "svg" and not limits.allow_svg):
         raise UnsupportedSource()
+    if fmt == "svg" and _SVG_HAZARDS.search(data):
+        raise Unprocessable("SVG with scripts or external references is refused")
     if fmt == "heif" and image.get_typeof("heif-compression") != 0 and image.get("heif-compression") == "av1":
         fmt = "avif"
     width, height = image.width, image.height

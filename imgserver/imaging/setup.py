@@ -23,9 +23,11 @@ def libvips_version() -> tuple[int, int, int]:
     return (pyvips.version(0), pyvips.version(1), pyvips.version(2))
 
 
-def configure(concurrency: int) -> str:
+def configure(concurrency: int, allow_svg: bool = False) -> str:
     """Apply the libvips rules of design.md §4; return the version string.
 
+    ``allow_svg`` unblocks libvips' SVG loader (the probe still refuses SVG unless the
+    settings allow it, and refuses scripts and external references even then).
     Raises RuntimeError when the installed libvips is older than MIN_LIBVIPS."""
     version = libvips_version()
     if version < MIN_LIBVIPS:
@@ -41,4 +43,5 @@ def configure(concurrency: int) -> str:
     pyvips.operation_block_set("VipsForeignLoad", True)
     for loader in ALLOWED_LOADERS:
         pyvips.operation_block_set(loader, False)
+    pyvips.operation_block_set("VipsForeignLoadSvg", not allow_svg)
     return ".".join(map(str, version))

@@ -24,6 +24,7 @@ _DEFAULT_OUTPUT: dict[str, OutputFormat] = {
     "webp": "webp",
     "gif": "gif",
     "avif": "avif",
+    "svg": "png",
 }
 
 

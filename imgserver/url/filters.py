@@ -3,9 +3,9 @@
 ``filters:quality(80):format(webp)`` → ``(FilterCall("quality", (80,)), FilterCall("format",
 ("webp",)))``. Each filter declares its parameters once, in :data:`REGISTRY`, with Thumbor's
 argument kinds (PositiveNumber, Number, DecimalNumber, Boolean, String, or a filter-specific
-pattern) plus our range checks. Deliberate differences from Thumbor: an unknown filter, a
-filter we do not implement yet, or a malformed argument is a 400 naming the filter (Thumbor
-silently ignores them), and trailing text after a call's ``)`` is refused.
+pattern) plus our range checks. Deliberate differences from Thumbor: an unknown filter or a
+malformed argument is a 400 naming the filter (Thumbor silently ignores them), and trailing
+text after a call's ``)`` is refused.
 """
 
 from __future__ import annotations
@@ -85,7 +85,6 @@ class FilterSpec:
     name: str
     params: tuple[Param, ...]
     phase: Phase = Phase.POST_TRANSFORM
-    implemented: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,8 +103,8 @@ class FilterCall:
         return f"{self.name}({','.join(fmt(a) for a in self.args)})"
 
 
-def _spec(name: str, *params: Param, phase: Phase = Phase.POST_TRANSFORM, implemented: bool = False) -> FilterSpec:
-    return FilterSpec(name, params, phase, implemented)
+def _spec(name: str, *params: Param, phase: Phase = Phase.POST_TRANSFORM) -> FilterSpec:
+    return FilterSpec(name, params, phase)
 
 
 P = Param
@@ -126,7 +125,7 @@ REGISTRY: dict[str, FilterSpec] = {
         _spec("extract_focal", phase=Phase.PRE_LOAD),
         _spec("fill", P(FILL_COLOR), P(BOOLEAN, optional=True)),
         _spec("focal", P(STRING), phase=Phase.PRE_LOAD),
-        _spec("format", P(FORMAT), implemented=True),
+        _spec("format", P(FORMAT)),
         _spec("frame", P(STRING)),
         _spec("grayscale"),
         _spec("max_age", P(POSITIVE)),
@@ -134,7 +133,7 @@ REGISTRY: dict[str, FilterSpec] = {
         _spec("no_upscale", phase=Phase.AFTER_LOAD),
         _spec("noise", P(POSITIVE, hi=100), P(POSITIVE, optional=True)),
         _spec("proportion", P(DECIMAL)),
-        _spec("quality", P(POSITIVE, hi=100), implemented=True),
+        _spec("quality", P(POSITIVE, hi=100)),
         _spec("rgb", P(NUMBER, lo=-100, hi=100), P(NUMBER, lo=-100, hi=100), P(NUMBER, lo=-100, hi=100)),
         _spec("rotate", P(NUMBER)),
         _spec(
@@ -236,8 +235,6 @@ def validate_call(name: str, raw_args: list[str]) -> FilterCall:
     spec = REGISTRY.get(name)
     if spec is None:
         raise FilterError(f"unknown filter {name!r}")
-    if not spec.implemented:
-        raise FilterError(f"filter {name!r} is not supported yet")
     required = sum(1 for p in spec.params if not p.optional)
     if not required <= len(raw_args) <= len(spec.params):
         want = str(required) if required == len(spec.params) else f"{required}-{len(spec.params)}"
