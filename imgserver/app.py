@@ -48,7 +48,7 @@ def make_state(settings: Settings, loader: Loader | None = None) -> AppState:
     return AppState(
         settings=settings,
         loader=loader,
-        pool=RenderPool(effective_threads(settings), settings.imaging.queue_size),
+        pool=RenderPool(effective_threads(settings), settings.imaging.queue_size, settings.imaging.queue_timeout),
         render=render_settings(settings),
         marks=MarkCache(loader, settings.filters.mark_cache_entries, settings.filters.mark_cache_bytes),
         negotiation=negotiation_settings(settings),

@@ -12,7 +12,8 @@
     ├── SourceTooLarge             413  source bytes over the limit
     ├── UnsupportedSource          415  bytes are not an image format we accept
     ├── Unprocessable              422  undecodable, truncated, too many pixels or frames
-    ├── Overloaded                 503  render queue full (sends Retry-After)
+    ├── Overloaded                 503  render queue full or waited too long (sends Retry-After)
+    ├── ClientGone                 499  the client disconnected; nothing is written
     ├── UpstreamError              502  the source store failed
     └── UpstreamTimeout            504  the source store did not answer in time
 
@@ -85,6 +86,13 @@ class Overloaded(ImgserverError):
     status = 503
     public = "server busy, retry shortly"
     retry_after = 1
+
+
+class ClientGone(ImgserverError):
+    """The client closed the connection before its render started (nginx's 499)."""
+
+    status = 499
+    public = "client closed request"
 
 
 class UpstreamError(ImgserverError):

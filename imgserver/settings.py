@@ -80,6 +80,8 @@ class ImagingSettings:
     threads: int = 0
     #: Requests allowed to wait for a render thread before new ones get 503.
     queue_size: int = 64
+    #: Seconds a request may wait for a render thread; after that it gets 503 unrendered.
+    queue_timeout: float = 10.0
     #: libvips' own worker threads per operation (parallelism comes from requests).
     vips_concurrency: int = 1
     #: Apply EXIF orientation before any geometry (Thumbor's RESPECT_ORIENTATION).
@@ -225,6 +227,7 @@ def _check(settings: Settings) -> list[str]:
         positive("limits", name, getattr(s.limits, name))
     positive("imaging", "threads", s.imaging.threads, allow_zero=True)
     positive("imaging", "queue_size", s.imaging.queue_size, allow_zero=True)
+    positive("imaging", "queue_timeout", s.imaging.queue_timeout)
     positive("imaging", "vips_concurrency", s.imaging.vips_concurrency)
     for name in ("jpeg_quality", "webp_quality", "avif_quality"):
         value = getattr(s.formats, name)

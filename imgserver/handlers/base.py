@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 from types import TracebackType
 from typing import Any
 
 import tornado.web
 
-from imgserver.errors import ImgserverError, Overloaded
+from imgserver.errors import ClientGone, ImgserverError, Overloaded
 from imgserver.state import AppState
 
 log = logging.getLogger("imgserver")
@@ -23,6 +24,7 @@ class BaseHandler(tornado.web.RequestHandler):
         return state
 
     _counted = False
+    _client_gone: threading.Event | None = None
 
     def prepare(self) -> None:
         self.state.in_flight += 1
@@ -34,7 +36,15 @@ class BaseHandler(tornado.web.RequestHandler):
             self.state.in_flight -= 1
 
     def on_connection_close(self) -> None:
+        self.client_gone.set()
         self.on_finish()
+
+    @property
+    def client_gone(self) -> threading.Event:
+        """Set when the client disconnects: queued renders for it are skipped."""
+        if self._client_gone is None:
+            self._client_gone = threading.Event()
+        return self._client_gone
 
     def set_default_headers(self) -> None:
         self.set_header("Server", "imgserver")
@@ -43,6 +53,10 @@ class BaseHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info: tuple[type[BaseException], BaseException, TracebackType] | None = kwargs.get("exc_info")
         error = exc_info[1] if exc_info else None
+        if isinstance(error, ClientGone) or self.request.connection is None or self.client_gone.is_set():
+            self.set_status(499, "Client Closed Request")
+            self.finish()  # nobody is listening; Tornado discards the bytes
+            return
         if isinstance(error, ImgserverError):
             message = error.public_message
             status = error.status

@@ -95,7 +95,9 @@ class ImageHandler(BaseHandler):
 
         if parsed.meta:
             started = time.perf_counter()
-            facts, plan = await state.pool.run(describe, source.data, parsed, state.render, policy)
+            facts, plan = await state.pool.run(
+                describe, source.data, parsed, state.render, policy, cancel=self.client_gone
+            )
             self.timings["render"] = time.perf_counter() - started
             self.set_header("Content-Type", "application/json")
             self.set_header("Cache-Control", self._cache_control(parsed))
@@ -116,7 +118,9 @@ class ImageHandler(BaseHandler):
 
         started = time.perf_counter()
         mark_bytes = {key: mark.data for key, mark in marks.items()}
-        result = await state.pool.run(render, source.data, parsed, state.render, policy, mark_bytes)
+        result = await state.pool.run(
+            render, source.data, parsed, state.render, policy, mark_bytes, cancel=self.client_gone
+        )
         self.timings["render"] = time.perf_counter() - started
         self.set_header("Content-Type", result.mime)
         self._write_body(result.body)

@@ -179,3 +179,45 @@ def test_processes_fork_on_one_port_and_sigterm_stops_all(tmp_path: Path) -> Non
         while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in children):
             time.sleep(0.1)
         assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+
+
+def test_sigterm_lets_an_in_flight_request_finish(tmp_path: Path) -> None:
+    """Graceful shutdown: stop accepting, finish what is running, exit 0."""
+    import threading
+
+    root = tmp_path / "root"
+    images.write(root, "big.jpg", images.jpeg(4000, 3000, quality=70))
+    env = _env(IMGSERVER_FILE_ROOT=str(root), IMGSERVER_SECURITY_ALLOW_UNSAFE="true")
+    result: dict[str, object] = {}
+    with running(env=env) as (proc, base):
+        # A slow render (a 12 MP PNG encode takes seconds), started before the signal.
+        def slow() -> None:
+            result["answer"] = get(base + "/unsafe/3999x2999/filters:format(png)/big.jpg")
+
+        worker = threading.Thread(target=slow)
+        worker.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _server_busy(proc.pid):
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        assert worker.is_alive(), "the render finished before the signal: the test proves nothing"
+        worker.join(60)
+        assert proc.wait(30) == 0
+    status, _, body = result["answer"]  # type: ignore[misc]
+    assert status == 200
+    assert images.size_of(body) == (3999, 2999)
+
+
+def _server_busy(pid: int) -> bool:
+    """The server process is using CPU (its render thread has started)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    utime = int(fields[11])
+    time.sleep(0.1)
+    try:
+        later = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11])
+    except OSError:
+        return False
+    return later - utime >= 5  # ≥ 50 ms of CPU in 100 ms: busy rendering
