@@ -19,10 +19,10 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 samples: setup
-	@test -f samples/photos/doctor.jpg || $(BIN)/imgserver samples samples >/dev/null
+	@test -f data/originals/photos/doctor.jpg || $(BIN)/imgserver samples data/originals >/dev/null
 
 run: setup samples
-	@echo "Example URLs (sample images under ./samples):"
+	@echo "Example URLs (sample images under ./data/originals; upload token: local-upload-token):"
 	@echo "  http://127.0.0.1:$(PORT)/unsafe/300x200/smart/photos/doctor.jpg"
 	@echo "  http://127.0.0.1:$(PORT)/unsafe/fit-in/640x480/filters:format(webp)/photos/doctor.jpg"
 	@echo "  http://127.0.0.1:$(PORT)/unsafe/-300x0/photos/clinic%20rotated.jpg"

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import tornado.web
 
 from imgserver.handlers.base import BaseHandler
 from imgserver.handlers.health import HealthHandler, RootHandler
 from imgserver.handlers.image import ImageHandler
+from imgserver.handlers.upload import ImageApiHandler, ListHandler, MetadataHandler, SignHandler, UploadHandler
+from imgserver.imaging.steps import RenderSettings
+from imgserver.ingest import Ingestor, IngestRules
 from imgserver.marks import MarkCache
 from imgserver.pool import RenderPool
 from imgserver.settings import Settings, effective_threads
 from imgserver.sources.base import Loader
 from imgserver.sources.file import FileLoader
 from imgserver.state import AppState, negotiation_settings, render_settings
+from imgserver.storage.objects import FileObjectStore
 
 access_log = logging.getLogger("imgserver.access")
 
@@ -43,9 +48,20 @@ def make_loader(settings: Settings) -> Loader:
     return FileLoader(settings.file.root)
 
 
+def make_ingestor(settings: Settings, pool: RenderPool, render: RenderSettings) -> Ingestor:
+    root = Path(settings.storage.root)
+    rules = IngestRules(
+        limits=render.source_limits,
+        min_width=settings.upload.min_width,
+        min_height=settings.upload.min_height,
+        allow_gps=settings.upload.allow_gps,
+    )
+    return Ingestor(FileObjectStore(root / "originals"), FileObjectStore(root / "metadata"), pool, rules)
+
+
 def make_state(settings: Settings, loader: Loader | None = None) -> AppState:
     loader = loader or make_loader(settings)
-    return AppState(
+    state = AppState(
         settings=settings,
         loader=loader,
         pool=RenderPool(effective_threads(settings), settings.imaging.queue_size, settings.imaging.queue_timeout),
@@ -53,12 +69,20 @@ def make_state(settings: Settings, loader: Loader | None = None) -> AppState:
         marks=MarkCache(loader, settings.filters.mark_cache_entries, settings.filters.mark_cache_bytes),
         negotiation=negotiation_settings(settings),
     )
+    if settings.upload.enabled:
+        state.ingestor = make_ingestor(settings, state.pool, state.render)
+    return state
 
 
 def make_app(state: AppState) -> tornado.web.Application:
     return tornado.web.Application(
         [
             (r"/healthcheck", HealthHandler),
+            (r"/image", UploadHandler),
+            (r"/image/(.+)/metadata", MetadataHandler),
+            (r"/image/(.+)", ImageApiHandler),
+            (r"/images", ListHandler),
+            (r"/api/sign", SignHandler),
             (r"/", RootHandler),
             (r"/(.+)", ImageHandler),
         ],

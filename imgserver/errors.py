@@ -7,7 +7,8 @@
     │   ├── UrlError
     │   ├── FilterError
     │   └── OutputTooLarge         requested output over the limits
-    ├── Forbidden                  403  bad or missing signature, unsafe disabled
+    ├── Unauthorized               401  API call without a bearer token
+    ├── Forbidden                  403  bad or missing signature, unsafe disabled, wrong token
     ├── NotFound                   404  no such source (also every refused path: no oracle)
     ├── SourceTooLarge             413  source bytes over the limit
     ├── UnsupportedSource          415  bytes are not an image format we accept
@@ -55,6 +56,11 @@ class FilterError(BadRequest):
 
 class OutputTooLarge(BadRequest):
     public = "requested size is over the limit"
+
+
+class Unauthorized(ImgserverError):
+    status = 401
+    public = "authentication required"
 
 
 class Forbidden(ImgserverError):

@@ -125,6 +125,28 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class UploadSettings:
+    #: Serve the upload API (POST /image …) and the console.
+    enabled: bool = False
+    #: Bearer tokens as "name:secret"; the name is recorded as the uploader.
+    tokens: tuple[str, ...] = ()
+    #: Largest upload body; bigger ones get 413 before the rest is read.
+    max_bytes: int = 32 * 1024 * 1024
+    min_width: int = 1
+    min_height: int = 1
+    #: Keep GPS coordinates in metadata documents (otherwise only has_gps).
+    allow_gps: bool = False
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    #: Where uploads and metadata documents go: ``file``.
+    kind: str = "file"
+    #: file: originals in <root>/originals, metadata in <root>/metadata.
+    root: str = "data"
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     loader: LoaderSettings = field(default_factory=LoaderSettings)
@@ -134,12 +156,14 @@ class Settings:
     imaging: ImagingSettings = field(default_factory=ImagingSettings)
     formats: FormatsSettings = field(default_factory=FormatsSettings)
     filters: FiltersSettings = field(default_factory=FiltersSettings)
+    upload: UploadSettings = field(default_factory=UploadSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
 
 
 _SECTION_TYPES: dict[str, type[Any]] = typing.get_type_hints(Settings)
 _SECTIONS = tuple(_SECTION_TYPES)
-_PATH_SETTINGS = {("file", "root")}
+_PATH_SETTINGS = {("file", "root"), ("storage", "root")}
 _LOADER_KINDS = ("file",)
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -240,6 +264,17 @@ def _check(settings: Settings) -> list[str]:
     unknown = [f for f in s.formats.preference if f not in ("avif", "webp")]
     if unknown:
         problems.append(f"formats.preference: only avif and webp can be negotiated (got {', '.join(unknown)})")
+    if s.upload.enabled and not s.upload.tokens:
+        problems.append("upload.tokens: empty while upload.enabled is true, so nobody could upload")
+    for token in s.upload.tokens:
+        name, sep, secret = token.partition(":")
+        if not (name and sep and secret):
+            problems.append(f"upload.tokens: {name or token[:8]!r}… must look like name:secret")
+    positive("upload", "max_bytes", s.upload.max_bytes)
+    positive("upload", "min_width", s.upload.min_width)
+    positive("upload", "min_height", s.upload.min_height)
+    if s.storage.kind not in ("file",):
+        problems.append(f"storage.kind: must be file (got {s.storage.kind!r})")
     positive("filters", "mark_cache_entries", s.filters.mark_cache_entries, allow_zero=True)
     positive("filters", "mark_cache_bytes", s.filters.mark_cache_bytes, allow_zero=True)
     positive("http", "cache_max_age", s.http.cache_max_age, allow_zero=True)
@@ -338,6 +373,7 @@ def describe(settings: Settings) -> dict[str, dict[str, Any]]:
     """Settings as plain data (for ``imgserver config``), with keys masked."""
     out = {name: dataclasses.asdict(getattr(settings, name)) for name in _SECTIONS}
     out["security"]["keys"] = ["***"] * len(settings.security.keys)
+    out["upload"]["tokens"] = [t.partition(":")[0] + ":***" for t in settings.upload.tokens]
     for section in out.values():
         for key, value in section.items():
             if isinstance(value, tuple):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from imgserver.imaging.encode import EncodeSettings
 from imgserver.imaging.probe import SourceLimits
 from imgserver.imaging.steps import RenderSettings
+from imgserver.ingest import Ingestor
 from imgserver.marks import MarkCache
 from imgserver.plan.build import PlanLimits, Qualities
 from imgserver.plan.negotiate import NegotiationSettings
@@ -23,6 +25,10 @@ class AppState:
     render: RenderSettings
     marks: MarkCache
     negotiation: NegotiationSettings
+    #: The ingest pipeline when the upload API is enabled.
+    ingestor: Ingestor | None = None
+    #: Deletes every cached result of an original (set when a result cache is configured).
+    results_purger: Callable[[str], Awaitable[int]] | None = None
     #: Requests being handled now (graceful shutdown waits for 0).
     in_flight: int = 0
 

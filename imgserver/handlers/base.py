@@ -9,7 +9,7 @@ from typing import Any
 
 import tornado.web
 
-from imgserver.errors import ClientGone, ImgserverError, Overloaded
+from imgserver.errors import ClientGone, ImgserverError, Overloaded, Unauthorized
 from imgserver.state import AppState
 
 log = logging.getLogger("imgserver")
@@ -77,6 +77,8 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header("Cache-Control", f"public, max-age={self.state.settings.http.error_max_age}")
         if isinstance(error, Overloaded):
             self.set_header("Retry-After", str(error.retry_after))
+        if isinstance(error, Unauthorized):
+            self.set_header("WWW-Authenticate", 'Bearer realm="imgserver"')
         if self.request.method != "HEAD":
             self.finish(message + "\n")
         else:

@@ -239,18 +239,19 @@ def build_plan(
     auto: Box | None = None
     resize: tuple[int, int] | None = None
     flip_h, flip_v = parsed.flip_horizontal, parsed.flip_vertical
-    box_w = width if req_w in (0, "orig") else int(req_w)
-    box_h = height if req_h in (0, "orig") else int(req_h)
+    box_req: tuple[Dim, Dim] = (req_w, req_h)
     if parsed.debug:
         # Thumbor compat: debug draws the focal points and skips all geometry.
         flip_h = flip_v = False
     elif parsed.fit != FitMode.NONE:
         resize = _fit_in(parsed, width, height, tw, th)
         if parsed.adaptive and ((width < height and tw > th) or (width > height and tw < th)):
-            box_w, box_h = box_h, box_w
+            box_req = (req_h, req_w)
         if resize is not None:
             # Thumbor compat: fit_in_resize widens the request box to the resized image.
-            box_w, box_h = max(box_w, resize[0]), max(box_h, resize[1])
+            asked_w = width if box_req[0] == "orig" else int(box_req[0])
+            asked_h = height if box_req[1] == "orig" else int(box_req[1])
+            box_req = (max(asked_w, resize[0]), max(asked_h, resize[1]))
     else:
         if parsed.filter("stretch") is None:
             auto = _auto_crop(width, height, tw, th, centre)
@@ -258,6 +259,11 @@ def build_plan(
         rw, rh = int(tw) or 1, int(th) or 1
         if (rw, rh) != (cw, ch):
             resize = (rw, rh)
+    # Thumbor compat: fill()/upscale() use the request box, or the image's size where the
+    # request side is 0 (or orig).
+    out_w, out_h = resize or ((auto.width, auto.height) if auto else (width, height))
+    box_w = box_req[0] if isinstance(box_req[0], int) and box_req[0] else out_w
+    box_h = box_req[1] if isinstance(box_req[1], int) and box_req[1] else out_h
 
     animated = facts.frames > 1 and parsed.filter("cover") is None
     output = _output(parsed, facts, qualities, policy, animated)

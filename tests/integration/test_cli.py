@@ -115,6 +115,7 @@ def test_readme_example_urls_and_sign_command(tmp_path: Path) -> None:
     samples = tmp_path / "samples"
     subprocess.run([sys.executable, "-m", "imgserver", "samples", str(samples)], check=True, cwd=REPO, timeout=60)
     readme = (REPO / "README.md").read_text(encoding="utf-8")
+    readme = readme.split("## Example URLs", 1)[1].split("\n## ", 1)[0]
     urls = sorted(set(re.findall(r"http://127\.0\.0\.1:8888(/[^\s`\"<>]+)", readme)))
     assert len(urls) >= 5, urls
     env = _env(IMGSERVER_FILE_ROOT=str(samples))

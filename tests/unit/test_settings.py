@@ -101,9 +101,10 @@ def test_describe_masks_keys(tmp_path: Path) -> None:
 
 
 def test_shipped_configs_load(tmp_path: Path) -> None:
-    (REPO / "samples").mkdir(exist_ok=True)
-    local = load_settings(REPO / "config" / "imgserver.toml", environ={})
+    local = load_settings(REPO / "config" / "imgserver.toml", environ={"IMGSERVER_FILE_ROOT": str(tmp_path)})
     assert local.security.allow_unsafe is True
+    assert local.storage.root == str(REPO / "data")
+    assert local.upload.enabled is True
     prod = load_settings(
         REPO / "config" / "production.example.toml",
         environ={"IMGSERVER_SECURITY_KEYS": "k", "IMGSERVER_FILE_ROOT": str(tmp_path)},

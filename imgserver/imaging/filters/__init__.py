@@ -1,5 +1,6 @@
 """Thumbor's pixel filters on libvips. Importing this package registers all of them."""
 
+from imgserver.imaging.filters import color, marks, shape  # noqa: F401  (registers the filters)
 from imgserver.imaging.filters.registry import (
     PIXEL_FILTERS,
     PLANNED,

@@ -1,0 +1,1 @@
+"""Stores for originals, metadata documents and rendered results."""

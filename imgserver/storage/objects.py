@@ -1,0 +1,130 @@
+"""The ObjectStore protocol (originals, metadata documents) and its filesystem implementation."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from imgserver.errors import NotFound
+
+
+@dataclass(frozen=True)
+class Listing:
+    names: list[str]
+    #: Pass back to continue after the last name; None when the listing is complete.
+    cursor: str | None
+
+
+class ObjectStore(Protocol):
+    """Named blobs. Names are ``/``-separated keys that never start with ``/`` or hold ``..``."""
+
+    #: What the metadata document calls this store (a bucket name, or ``file``).
+    label: str
+
+    def path_of(self, name: str) -> str: ...
+
+    async def get(self, name: str) -> bytes | None: ...
+
+    async def put(self, name: str, data: bytes, content_type: str) -> None: ...
+
+    async def delete(self, name: str) -> None:
+        """Remove ``name``; absent names are not an error (deletes are retried)."""
+        ...
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Remove every name under ``prefix/``; returns how many."""
+        ...
+
+    async def list(self, prefix: str, limit: int, cursor: str | None) -> Listing:
+        """Names starting with ``prefix`` in lexical order, after ``cursor``."""
+        ...
+
+
+def check_name(name: str) -> str:
+    """A safe relative name, or NotFound (same answer as a missing object)."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or "\x00" in name or "\\" in name or any(p in ("", ".", "..") for p in parts):
+        raise NotFound()
+    return name
+
+
+class FileObjectStore:
+    """Objects as files below ``root``; writes are atomic (temp file + rename)."""
+
+    label = "file"
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+
+    def path_of(self, name: str) -> str:
+        return str(self.root / check_name(name))
+
+    def _path(self, name: str) -> Path:
+        path = self.root / check_name(name)
+        if not path.resolve().is_relative_to(self.root):
+            raise NotFound()
+        return path
+
+    def _get(self, name: str) -> bytes | None:
+        try:
+            return self._path(name).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def _put(self, name: str, data: bytes) -> None:
+        path = self._path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+    def _delete(self, name: str) -> None:
+        self._path(name).unlink(missing_ok=True)
+
+    def _delete_prefix(self, prefix: str) -> int:
+        folder = self._path(prefix)
+        if not folder.is_dir():
+            return 0
+        count = 0
+        for path in sorted(folder.rglob("*"), reverse=True):
+            if path.is_file() or path.is_symlink():
+                path.unlink()
+                count += 1
+            else:
+                path.rmdir()
+        folder.rmdir()
+        return count
+
+    def _list(self, prefix: str, limit: int, cursor: str | None) -> Listing:
+        names = sorted(
+            str(p.relative_to(self.root))
+            for p in self.root.rglob("*")
+            if p.is_file() and not p.name.startswith(".tmp-")
+        )
+        selected = [n for n in names if n.startswith(prefix) and (cursor is None or n > cursor)]
+        page = selected[:limit]
+        return Listing(page, page[-1] if len(selected) > limit else None)
+
+    async def get(self, name: str) -> bytes | None:
+        return await asyncio.to_thread(self._get, name)
+
+    async def put(self, name: str, data: bytes, content_type: str) -> None:
+        await asyncio.to_thread(self._put, name, data)
+
+    async def delete(self, name: str) -> None:
+        await asyncio.to_thread(self._delete, name)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        return await asyncio.to_thread(self._delete_prefix, prefix)
+
+    async def list(self, prefix: str, limit: int, cursor: str | None) -> Listing:
+        return await asyncio.to_thread(self._list, prefix, limit, cursor)
