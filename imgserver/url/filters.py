@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from itertools import pairwise
 
 from imgserver.errors import FilterError
 from imgserver.url.colors import parse_color
@@ -72,6 +73,37 @@ POSITION = _kind("an offset, Np, center or repeat", r"-?\d{1,9}p?|center|repeat"
 RATIO = _kind("a percentage or none", r"-?\d{1,9}|none")
 
 
+# Cross-argument checks, run at parse time so a bad URL is refused before any loading.
+
+_POINT = re.compile(r"\((\d+),(\d+)\)")
+
+
+def parse_curve(text: str) -> list[tuple[int, int]]:
+    """``[(0,0),(128,150),(255,255)]`` → control points. Raises FilterError unless there is at
+    least one point, every coordinate is 0..255 and x strictly increases."""
+    points = [(int(x), int(y)) for x, y in _POINT.findall(text)]
+    if not points:
+        raise FilterError("filter curve: a curve needs at least one point")
+    # Deliberate difference: Thumbor wraps coordinates above 255 and divides by zero on equal or
+    # decreasing x; both are refused here.
+    if any(not (0 <= x <= 255 and 0 <= y <= 255) for x, y in points):
+        raise FilterError("filter curve: coordinates must be in 0..255")
+    if any(b[0] <= a[0] for a, b in pairwise(points)):
+        raise FilterError("filter curve: x must increase from point to point")
+    return points
+
+
+def parse_matrix(text: str, columns: int) -> list[list[float]]:
+    """``'1;2;1;2;4;2;1;2;1'`` with 3 columns → rows of numbers. Thumbor needs an odd
+    number of rows and columns; anything else is a FilterError."""
+    items = [float(v) for v in text.split(";")]
+    if len(items) % columns or len(items) % 2 == 0 or (len(items) // columns) % 2 == 0:
+        raise FilterError(
+            f"filter convolution: {len(items)} items in {columns} columns is not an odd-sized rectangle"
+        )
+    return [items[i : i + columns] for i in range(0, len(items), columns)]
+
+
 @dataclass(frozen=True)
 class Param:
     kind: Kind
@@ -85,6 +117,8 @@ class FilterSpec:
     name: str
     params: tuple[Param, ...]
     phase: Phase = Phase.POST_TRANSFORM
+    #: Checks the converted arguments together; raises FilterError.
+    check: Callable[[tuple[FilterArg, ...]], object] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,8 +137,13 @@ class FilterCall:
         return f"{self.name}({','.join(fmt(a) for a in self.args)})"
 
 
-def _spec(name: str, *params: Param, phase: Phase = Phase.POST_TRANSFORM) -> FilterSpec:
-    return FilterSpec(name, params, phase)
+def _spec(
+    name: str,
+    *params: Param,
+    phase: Phase = Phase.POST_TRANSFORM,
+    check: Callable[[tuple[FilterArg, ...]], object] | None = None,
+) -> FilterSpec:
+    return FilterSpec(name, params, phase, check)
 
 
 P = Param
@@ -118,9 +157,15 @@ REGISTRY: dict[str, FilterSpec] = {
         _spec("brightness", P(NUMBER, lo=-100, hi=100)),
         _spec("colorize", P(POSITIVE, hi=100), P(POSITIVE, hi=100), P(POSITIVE, hi=100), P(COLOR)),
         _spec("contrast", P(NUMBER, lo=-100, hi=100)),
-        _spec("convolution", P(MATRIX), P(POSITIVE_NONZERO, hi=21), P(BOOLEAN, optional=True)),
+        _spec(
+            "convolution",
+            P(MATRIX),
+            P(POSITIVE_NONZERO, hi=21),
+            P(BOOLEAN, optional=True),
+            check=lambda a: parse_matrix(str(a[0]), int(a[1])),
+        ),
         _spec("cover"),
-        _spec("curve", P(CURVE), P(CURVE), P(CURVE), P(CURVE)),
+        _spec("curve", P(CURVE), P(CURVE), P(CURVE), P(CURVE), check=lambda a: [parse_curve(str(v)) for v in a]),
         _spec("equalize"),
         _spec("extract_focal", phase=Phase.PRE_LOAD),
         _spec("fill", P(FILL_COLOR), P(BOOLEAN, optional=True)),
@@ -250,6 +295,8 @@ def validate_call(name: str, raw_args: list[str]) -> FilterCall:
         if isinstance(value, int | float) and not isinstance(value, bool) and not _in_range(value, param):
             raise FilterError(f"filter {name}: argument {index} must be in {param.lo or 0}..{param.hi}")
         values.append(value)
+    if spec.check is not None:
+        spec.check(tuple(values))
     return FilterCall(name, tuple(values))
 
 

@@ -11,7 +11,6 @@ arithmetic. Every filter keeps alpha untouched, returns 8-bit sRGB (3 bands, +al
 from __future__ import annotations
 
 import math
-import re
 from array import array
 from collections.abc import Sequence
 from functools import cache
@@ -19,10 +18,9 @@ from itertools import pairwise
 
 import pyvips
 
-from imgserver.errors import FilterError
 from imgserver.imaging.filters.registry import FilterContext, pixel_filter
 from imgserver.url.colors import parse_color
-from imgserver.url.filters import FilterCall
+from imgserver.url.filters import FilterCall, parse_curve
 
 Lut = Sequence[int]
 
@@ -129,24 +127,6 @@ def colorize(image: pyvips.Image, call: FilterCall, ctx: FilterContext) -> pyvip
 
 
 # --- curve --------------------------------------------------------------------------------------
-
-_POINT = re.compile(r"\((\d+),(\d+)\)")
-
-
-def parse_curve(text: str) -> list[tuple[int, int]]:
-    """``[(0,0),(128,150),(255,255)]`` → control points. Raises FilterError unless there is at
-    least one point, every coordinate is 0..255 and x strictly increases."""
-    points = [(int(x), int(y)) for x, y in _POINT.findall(text)]
-    if not points:
-        raise FilterError("filter curve: a curve needs at least one point")
-    # Deliberate difference: Thumbor wraps coordinates above 255 and divides by zero on equal or
-    # decreasing x; both are refused here.
-    if any(not (0 <= x <= 255 and 0 <= y <= 255) for x, y in points):
-        raise FilterError("filter curve: coordinates must be in 0..255")
-    if any(b[0] <= a[0] for a, b in pairwise(points)):
-        raise FilterError("filter curve: x must increase from point to point")
-    return points
-
 
 def _second_derivatives(points: list[tuple[int, int]]) -> list[float]:
     """A natural cubic spline's second derivatives at each point (tridiagonal solve)."""

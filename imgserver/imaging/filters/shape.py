@@ -18,7 +18,7 @@ from imgserver.errors import FilterError
 from imgserver.imaging.encode import to_8bit_srgb
 from imgserver.imaging.filters.registry import FilterContext, pixel_filter
 from imgserver.url.colors import RGBA, parse_color
-from imgserver.url.filters import FilterCall
+from imgserver.url.filters import FilterCall, parse_matrix
 
 #: Thumbor's blur.MAX_RADIUS, and the radius fill(blur) uses.
 MAX_BLUR_RADIUS = 150
@@ -195,17 +195,6 @@ def sharpen(image: pyvips.Image, call: FilterCall, ctx: FilterContext) -> pyvips
 
 
 # --- convolution ----------------------------------------------------------------------
-
-
-def parse_matrix(text: str, columns: int) -> list[list[float]]:
-    """``'1;2;1;2;4;2;1;2;1'`` with 3 columns → rows of numbers. Thumbor needs an odd
-    number of rows and columns; anything else is a FilterError."""
-    items = [float(v) for v in text.split(";")]
-    if len(items) % columns or len(items) % 2 == 0 or (len(items) // columns) % 2 == 0:
-        raise FilterError(
-            f"filter convolution: {len(items)} items in {columns} columns is not an odd-sized rectangle"
-        )
-    return [items[i : i + columns] for i in range(0, len(items), columns)]
 
 
 @pixel_filter("convolution")
