@@ -158,6 +158,25 @@ def cmd_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from imgserver.app import make_ingestor
+    from imgserver.bulk import import_files
+    from imgserver.imaging.setup import configure
+    from imgserver.pool import RenderPool
+    from imgserver.state import render_settings
+
+    settings = _settings(args)
+    configure(settings.imaging.vips_concurrency, settings.formats.allow_svg)
+    pool = RenderPool(effective_threads(settings), queue_size=10_000, queue_timeout=3600)
+    ingestor = make_ingestor(settings, pool, render_settings(settings))
+    summary = asyncio.run(import_files(ingestor, args.paths, args.uploader, args.jobs))
+    pool.shutdown()
+    print(f"done {len(summary.done)}, already present {len(summary.skipped)}, failed {len(summary.failed)}")
+    for path, reason in summary.failed:
+        print(f"  failed: {path}: {reason}")
+    return 1 if summary.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imgserver", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -179,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = with_config(sub.add_parser("config", help="print the effective settings (keys masked)"))
     config.set_defaults(func=cmd_config)
+
+    ingest = with_config(sub.add_parser("ingest", help="import files and folders into the stores"))
+    ingest.add_argument("paths", nargs="+")
+    ingest.add_argument("--jobs", type=int, default=4, help="files imported at once")
+    ingest.add_argument("--uploader", default="bulk-import", help="recorded as the uploader")
+    ingest.set_defaults(func=cmd_ingest)
 
     samples = sub.add_parser("samples", help="write the bundled sample images into a folder")
     samples.add_argument("folder")

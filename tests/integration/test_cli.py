@@ -222,3 +222,48 @@ def _server_busy(pid: int) -> bool:
     except OSError:
         return False
     return later - utime >= 5  # ≥ 50 ms of CPU in 100 ms: busy rendering
+
+
+def test_bulk_ingest_summary_and_rerun(tmp_path: Path) -> None:
+    """`imgserver ingest` imports folders; a re-run skips what is complete and finishes the rest."""
+    import json
+
+    import jsonschema
+
+    from imgserver.metadata import schema
+
+    source = tmp_path / "import"
+    images.write(source, "team/a.jpg", images.jpeg(320, 240))
+    images.write(source, "team/b.png", images.png(200, 100, alpha=True))
+    images.write(source, "team/.hidden/c.jpg", images.jpeg(50, 50))
+    store = tmp_path / "data"
+    env = _env(
+        IMGSERVER_FILE_ROOT=str(tmp_path),
+        IMGSERVER_SECURITY_ALLOW_UNSAFE="true",
+        IMGSERVER_STORAGE_ROOT=str(store),
+    )
+
+    def ingest(*paths: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "imgserver", "ingest", "--jobs", "2", *paths],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        )
+
+    first = ingest(str(source / "team"))
+    assert first.returncode == 0, first.stderr
+    assert "done 2, already present 0, failed 0" in first.stdout
+    docs = sorted((store / "metadata" / "").rglob("*.json"))
+    assert len(docs) == 2
+    for doc in docs:
+        jsonschema.validate(json.loads(doc.read_text()), schema())
+    # Interrupted run: one more file appeared, one metadata document got lost.
+    images.write(source, "team/d.jpg", images.jpeg(100, 100))
+    images.write(source, "team/notes.txt", b"not an image")
+    docs[0].unlink()
+    second = ingest(str(source / "team"))
+    assert second.returncode == 1  # notes.txt is not an image
+    assert "done 2, already present 1, failed 1" in second.stdout
+    assert "notes.txt" in second.stdout
+    assert "not a supported image" in second.stdout
+    assert len(list((store / "metadata").rglob("*.json"))) == 3
+    assert not any("hidden" in str(p) for p in (store / "originals").rglob("*"))
