@@ -14,6 +14,7 @@ from imgserver.settings import Settings, effective_threads
 from imgserver.sources.base import Loader
 from imgserver.sources.file import FileLoader
 from imgserver.state import AppState, render_settings
+from imgserver.storage.base import ResultStore
 
 access_log = logging.getLogger("imgserver.access")
 
@@ -39,15 +40,17 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 
 
 def make_loader(settings: Settings) -> Loader:
+    """The file loader; S3 and HTTP loaders need I/O to open (imgserver.wiring.open_state)."""
     return FileLoader(settings.file.root)
 
 
-def make_state(settings: Settings, loader: Loader | None = None) -> AppState:
+def make_state(settings: Settings, loader: Loader | None = None, store: ResultStore | None = None) -> AppState:
     return AppState(
         settings=settings,
         loader=loader or make_loader(settings),
         pool=RenderPool(effective_threads(settings), settings.imaging.queue_size),
         render=render_settings(settings),
+        store=store,
     )
 
 

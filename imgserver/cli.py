@@ -78,9 +78,10 @@ def _prefork(processes: int) -> int | None:
 async def _serve(settings: Settings, sockets: list[Any]) -> None:
     import tornado.httpserver
 
-    from imgserver.app import make_app, make_state
+    from imgserver.app import make_app
+    from imgserver.wiring import close_state, open_state
 
-    state = make_state(settings)
+    state = await open_state(settings)
     app = make_app(state)
     server = tornado.httpserver.HTTPServer(
         app, xheaders=settings.server.xheaders, idle_connection_timeout=60, max_body_size=1024 * 1024
@@ -97,8 +98,7 @@ async def _serve(settings: Settings, sockets: list[Any]) -> None:
     while state.in_flight > 0 and loop.time() < deadline:  # noqa: ASYNC110 (a counter, polled)
         await asyncio.sleep(0.05)
     await server.close_all_connections()
-    state.pool.shutdown()
-    await state.loader.close()
+    await close_state(state, grace=max(0.0, deadline - loop.time()) + 1.0)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

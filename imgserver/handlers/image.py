@@ -12,6 +12,7 @@ from imgserver.handlers.base import BaseHandler
 from imgserver.imaging.steps import describe, render
 from imgserver.plan.keys import etag
 from imgserver.plan.model import Plan, SourceFacts
+from imgserver.results import locate, obtain
 from imgserver.url.grammar import ParsedUrl, parse_options, split_signature
 from imgserver.url.signing import verify
 
@@ -70,10 +71,9 @@ class ImageHandler(BaseHandler):
         state = self.state
         parsed = self.parse()
         started = time.perf_counter()
-        source = await state.loader.load(parsed.image, state.settings.limits.max_source_bytes)
-        self.timings["load"] = time.perf_counter() - started
-
         if parsed.meta:
+            source = await state.loader.load(parsed.image, state.settings.limits.max_source_bytes)
+            self.timings["load"] = time.perf_counter() - started
             started = time.perf_counter()
             facts, plan = await state.pool.run(describe, source.data, parsed, state.render)
             self.timings["render"] = time.perf_counter() - started
@@ -82,21 +82,27 @@ class ImageHandler(BaseHandler):
             self._write_body(json.dumps(meta_document(parsed, facts, plan)).encode())
             return
 
-        tag = etag(parsed, source.identity)
+        located = await locate(state, parsed.image)  # identity only, when the loader can tell
+        self.timings["load"] = time.perf_counter() - started
+        info = located.info
+        variant = ""  # the negotiated output format goes here (ETag and result key)
+
+        tag = etag(parsed, info.identity, variant)
         self.set_header("ETag", tag)
         self.set_header("Cache-Control", f"public, max-age={state.settings.http.cache_max_age}")
-        if source.last_modified is not None:
-            self.set_header("Last-Modified", email.utils.format_datetime(source.last_modified, usegmt=True))
-        if self._not_modified(tag, source.last_modified.timestamp() if source.last_modified else None):
+        if info.last_modified is not None:
+            self.set_header("Last-Modified", email.utils.format_datetime(info.last_modified, usegmt=True))
+        if self._not_modified(tag, info.last_modified.timestamp() if info.last_modified else None):
             self.set_status(304)
             self.finish()
             return
 
+        # Result cache, single-flight and render live in imgserver.results.
         started = time.perf_counter()
-        result = await state.pool.run(render, source.data, parsed, state.render)
-        self.timings["render"] = time.perf_counter() - started
-        self.set_header("Content-Type", result.mime)
-        self._write_body(result.body)
+        outcome = await obtain(state, parsed, located, variant, lambda data: render(data, parsed, state.render))
+        self.timings["cache" if outcome.cached else "render"] = time.perf_counter() - started
+        self.set_header("Content-Type", outcome.result.mime)
+        self._write_body(outcome.result.body)
 
     def _not_modified(self, tag: str, modified: float | None) -> bool:
         inm = self.request.headers.get("If-None-Match")

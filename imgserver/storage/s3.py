@@ -1,0 +1,41 @@
+"""The S3 result cache: objects ``<source key>/<hash>.<ext>`` in the results bucket."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from imgserver.s3client import S3Client, is_missing, read_capped
+from imgserver.storage.base import CachedResult
+
+#: A stored result is an encoded output image; anything bigger is not ours.
+MAX_RESULT_BYTES = 256 * 1024 * 1024
+
+
+class S3ResultStore:
+    """Shares the process's S3 client. Faults propagate (as botocore errors): the caller
+    logs and counts them and carries on without the cache."""
+
+    def __init__(self, client: S3Client, bucket: str, ttl: int = 0) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.ttl = ttl
+
+    async def get(self, name: str) -> CachedResult | None:
+        try:
+            response = await self.client.get_object(Bucket=self.bucket, Key=name)
+        except Exception as exc:
+            if is_missing(exc):
+                return None
+            raise
+        modified = response.get("LastModified")
+        if self.ttl and modified is not None and modified < datetime.now(UTC) - timedelta(seconds=self.ttl):
+            response["Body"].close()
+            return None
+        body = await read_capped(response["Body"], MAX_RESULT_BYTES)
+        return CachedResult(body, response.get("ContentType") or "application/octet-stream")
+
+    async def put(self, name: str, result: CachedResult) -> None:
+        await self.client.put_object(Bucket=self.bucket, Key=name, Body=result.body, ContentType=result.mime)
+
+    async def close(self) -> None:
+        return None  # the client belongs to the process (see imgserver.wiring)
