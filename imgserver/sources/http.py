@@ -22,10 +22,11 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import tornado.httpclient
+import tornado.iostream
 import tornado.netutil
 import tornado.simple_httpclient
 
-from imgserver.errors import Forbidden, NotFound, SourceTooLarge, UpstreamError, UpstreamTimeout
+from imgserver.errors import Forbidden, ImgserverError, NotFound, SourceTooLarge, UpstreamError, UpstreamTimeout
 from imgserver.settings import HttpLoaderSettings
 from imgserver.sources.addresses import is_allowed
 from imgserver.sources.base import Source, SourceInfo, as_utc
@@ -115,17 +116,23 @@ class HttpLoader:
     async def _fetch(self, url: str, max_bytes: int) -> tuple[tornado.httpclient.HTTPResponse, bytes]:
         chunks: list[bytes] = []
         received = 0
+        # Errors raised inside tornado's callbacks reach us as a closed stream: keep them.
+        refusal: list[ImgserverError] = []
+
+        def too_large(message: str) -> None:
+            refusal.append(SourceTooLarge(message))
+            raise refusal[-1]
 
         def on_header(line: str) -> None:
             name, _, value = line.partition(":")
             if name.strip().lower() == "content-length" and value.strip().isdigit() and int(value) > max_bytes:
-                raise SourceTooLarge(f"source image is {int(value)} bytes, over the limit of {max_bytes}")
+                too_large(f"source image is {int(value)} bytes, over the limit of {max_bytes}")
 
         def on_chunk(chunk: bytes) -> None:
             nonlocal received
             received += len(chunk)
             if received > max_bytes:
-                raise SourceTooLarge(f"source image is over the limit of {max_bytes} bytes")
+                too_large(f"source image is over the limit of {max_bytes} bytes")
             chunks.append(chunk)
 
         request = tornado.httpclient.HTTPRequest(
@@ -138,14 +145,18 @@ class HttpLoader:
             decompress_response=True,
             user_agent="imgserver",
         )
-        response = await self._client.fetch(request, raise_error=False)
-        error = response.error
-        if response.code == 599 and error is not None:
-            if isinstance(error, SourceRefused | SourceTooLarge):
-                raise error
-            if isinstance(error, tornado.simple_httpclient.HTTPTimeoutError):
-                raise UpstreamTimeout()
-            raise UpstreamError()
+        try:
+            response = await self._client.fetch(request, raise_error=False)
+        except ImgserverError:
+            raise  # SourceRefused from the resolver
+        except tornado.simple_httpclient.HTTPTimeoutError:
+            raise UpstreamTimeout() from None
+        except (tornado.httpclient.HTTPClientError, tornado.iostream.StreamClosedError, OSError):
+            if refusal:
+                raise refusal[0] from None
+            raise UpstreamError() from None
+        if refusal:
+            raise refusal[0]
         return response, b"".join(chunks)
 
     async def close(self) -> None:
