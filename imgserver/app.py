@@ -19,6 +19,7 @@ from imgserver.settings import Settings, effective_threads
 from imgserver.sources.base import Loader
 from imgserver.sources.file import FileLoader
 from imgserver.state import AppState, negotiation_settings, render_settings
+from imgserver.storage.base import ResultStore
 from imgserver.storage.objects import FileObjectStore
 
 access_log = logging.getLogger("imgserver.access")
@@ -45,6 +46,7 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 
 
 def make_loader(settings: Settings) -> Loader:
+    """The file loader; S3 and HTTP loaders need I/O to open (imgserver.wiring.open_state)."""
     return FileLoader(settings.file.root)
 
 
@@ -59,7 +61,7 @@ def make_ingestor(settings: Settings, pool: RenderPool, render: RenderSettings) 
     return Ingestor(FileObjectStore(root / "originals"), FileObjectStore(root / "metadata"), pool, rules)
 
 
-def make_state(settings: Settings, loader: Loader | None = None) -> AppState:
+def make_state(settings: Settings, loader: Loader | None = None, store: ResultStore | None = None) -> AppState:
     loader = loader or make_loader(settings)
     state = AppState(
         settings=settings,
@@ -68,6 +70,7 @@ def make_state(settings: Settings, loader: Loader | None = None) -> AppState:
         render=render_settings(settings),
         marks=MarkCache(loader, settings.filters.mark_cache_entries, settings.filters.mark_cache_bytes),
         negotiation=negotiation_settings(settings),
+        store=store,
     )
     if settings.upload.enabled:
         state.ingestor = make_ingestor(settings, state.pool, state.render)

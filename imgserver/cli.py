@@ -75,21 +75,25 @@ def _prefork(processes: int) -> int | None:
     return None
 
 
-async def _serve(settings: Settings, sockets: list[Any]) -> None:
+async def _serve(settings: Settings, sockets: list[Any], early: list[int] | None = None) -> None:
     import tornado.httpserver
 
-    from imgserver.app import make_app, make_state
+    from imgserver.app import make_app
+    from imgserver.wiring import close_state, open_state
 
-    state = make_state(settings)
+    # Signals first: a SIGTERM during start-up must still end in a clean exit.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if early:
+        stop.set()
+    state = await open_state(settings)
     app = make_app(state)
     server = tornado.httpserver.HTTPServer(
         app, xheaders=settings.server.xheaders, idle_connection_timeout=60, max_body_size=1024 * 1024
     )
     server.add_sockets(sockets)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     # Graceful: stop accepting, let in-flight requests finish (bounded), then close.
     server.stop()
@@ -97,8 +101,7 @@ async def _serve(settings: Settings, sockets: list[Any]) -> None:
     while state.in_flight > 0 and loop.time() < deadline:  # noqa: ASYNC110 (a counter, polled)
         await asyncio.sleep(0.05)
     await server.close_all_connections()
-    state.pool.shutdown()
-    await state.loader.close()
+    await close_state(state, grace=max(0.0, deadline - loop.time()) + 1.0)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -114,6 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import tornado.netutil
 
     from imgserver.imaging.setup import configure, libvips_version
+    from imgserver.wiring import open_state  # noqa: F401  (import the app before accepting)
 
     version = ".".join(map(str, libvips_version()))
     sockets = tornado.netutil.bind_sockets(settings.server.port, settings.server.host)
@@ -126,8 +130,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if processes > 1 and _prefork(processes) is None:
         return 0
+    # A SIGTERM between here and the event loop's own handlers is remembered, not fatal.
+    early: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: early.append(signum))
     configure(settings.imaging.vips_concurrency, settings.formats.allow_svg)
-    asyncio.run(_serve(settings, sockets))
+    asyncio.run(_serve(settings, sockets, early))
     return 0
 
 

@@ -14,11 +14,15 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from imgserver.errors import ClientGone, Overloaded
 
 T = TypeVar("T")
+
+
+class Cancel(Protocol):
+    def is_set(self) -> bool: ...
 
 
 class RenderPool:
@@ -48,7 +52,7 @@ class RenderPool:
     def waiting(self) -> int:
         return max(0, self.in_flight - self.threads)
 
-    async def run(self, fn: Callable[..., T], *args: object, cancel: threading.Event | None = None) -> T:
+    async def run(self, fn: Callable[..., T], *args: object, cancel: Cancel | None = None) -> T:
         """Run ``fn(*args)`` on a render thread and return its result."""
         if self.in_flight >= self.threads + self.queue_size:
             self.rejected += 1

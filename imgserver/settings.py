@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -45,7 +46,7 @@ class ServerSettings:
 
 @dataclass(frozen=True)
 class LoaderSettings:
-    #: Where originals come from: ``file``.
+    #: Where originals come from: ``file``, ``s3`` or ``http``.
     kind: str = "file"
 
 
@@ -124,6 +125,51 @@ class HttpSettings:
     error_max_age: int = 60
 
 
+# --- issue 4: S3, result cache, HTTP loader (kept together for an easy merge) ---
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    #: Empty = AWS's own endpoint for ``region``; set for S3-compatible stores.
+    endpoint_url: str = ""
+    region: str = "us-east-1"
+    originals_bucket: str = ""
+    results_bucket: str = ""
+    metadata_bucket: str = ""
+    #: Prepended to every image key to form the originals' object key.
+    prefix: str = ""
+    #: ``auto``, ``path`` or ``virtual`` (S3-compatible stores usually need ``path``).
+    addressing_style: str = "auto"
+    connect_timeout: float = 2.0
+    read_timeout: float = 5.0
+    #: Attempts per S3 call (1 = no retry); connection faults and 5xx are retried.
+    max_attempts: int = 3
+    max_pool_connections: int = 32
+
+
+@dataclass(frozen=True)
+class ResultCacheSettings:
+    #: ``none``, ``file`` (below ``root``) or ``s3`` (``s3.results_bucket``).
+    kind: str = "none"
+    #: Seconds a stored result is served; 0 = until its source changes.
+    ttl: int = 0
+    #: Folder of the ``file`` result cache.
+    root: str = "results"
+
+
+@dataclass(frozen=True)
+class HttpLoaderSettings:
+    #: Host literals (``img.example.org``) or anchored regexes (``^https://…$``) on the URL.
+    allowed_sources: tuple[str, ...] = ()
+    #: Scheme for keys that have none (Thumbor prepends ``http://``).
+    default_scheme: str = "http"
+    connect_timeout: float = 2.0
+    request_timeout: float = 10.0
+    max_redirects: int = 3
+    #: Allow 127.0.0.0/8 and ::1 (tests only; every other private range stays refused).
+    allow_loopback: bool = False
+
+
 @dataclass(frozen=True)
 class UploadSettings:
     #: Serve the upload API (POST /image …) and the console.
@@ -151,6 +197,9 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     loader: LoaderSettings = field(default_factory=LoaderSettings)
     file: FileSettings = field(default_factory=FileSettings)
+    s3: S3Settings = field(default_factory=S3Settings)
+    result_cache: ResultCacheSettings = field(default_factory=ResultCacheSettings)
+    http_loader: HttpLoaderSettings = field(default_factory=HttpLoaderSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     imaging: ImagingSettings = field(default_factory=ImagingSettings)
@@ -163,8 +212,9 @@ class Settings:
 
 _SECTION_TYPES: dict[str, type[Any]] = typing.get_type_hints(Settings)
 _SECTIONS = tuple(_SECTION_TYPES)
-_PATH_SETTINGS = {("file", "root"), ("storage", "root")}
-_LOADER_KINDS = ("file",)
+_PATH_SETTINGS = {("file", "root"), ("storage", "root"), ("result_cache", "root")}
+_LOADER_KINDS = ("file", "s3", "http")
+_RESULT_CACHE_KINDS = ("none", "file", "s3")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -279,6 +329,52 @@ def _check(settings: Settings) -> list[str]:
     positive("filters", "mark_cache_bytes", s.filters.mark_cache_bytes, allow_zero=True)
     positive("http", "cache_max_age", s.http.cache_max_age, allow_zero=True)
     positive("http", "error_max_age", s.http.error_max_age, allow_zero=True)
+    problems.extend(_check_remote(s))
+    return problems
+
+
+def _check_remote(s: Settings) -> list[str]:
+    """Checks of the S3, result-cache and HTTP-loader sections."""
+    problems: list[str] = []
+    for name in ("connect_timeout", "read_timeout", "max_attempts", "max_pool_connections"):
+        if getattr(s.s3, name) <= 0:
+            problems.append(f"s3.{name}: must be > 0 (got {getattr(s.s3, name)})")
+    if s.s3.addressing_style not in ("auto", "path", "virtual"):
+        problems.append(f"s3.addressing_style: must be auto, path or virtual (got {s.s3.addressing_style!r})")
+    if s.loader.kind == "s3" and not s.s3.originals_bucket:
+        problems.append("s3.originals_bucket: required when loader.kind is s3")
+    kind = s.result_cache.kind
+    if kind not in _RESULT_CACHE_KINDS:
+        problems.append(f"result_cache.kind: must be one of {', '.join(_RESULT_CACHE_KINDS)} (got {kind!r})")
+    if s.result_cache.ttl < 0:
+        problems.append(f"result_cache.ttl: must be >= 0 (got {s.result_cache.ttl})")
+    if kind == "s3" and not s.s3.results_bucket:
+        problems.append("s3.results_bucket: required when result_cache.kind is s3")
+    if kind == "s3" and s.s3.results_bucket == s.s3.originals_bucket:
+        problems.append("s3.results_bucket: must differ from s3.originals_bucket")
+    same_root = Path(s.result_cache.root).resolve() == Path(s.file.root).resolve()
+    if kind == "file" and s.loader.kind == "file" and same_root:
+        problems.append("result_cache.root: must differ from file.root")
+    h = s.http_loader
+    for name in ("connect_timeout", "request_timeout"):
+        if getattr(h, name) <= 0:
+            problems.append(f"http_loader.{name}: must be > 0 (got {getattr(h, name)})")
+    if h.max_redirects < 0:
+        problems.append(f"http_loader.max_redirects: must be >= 0 (got {h.max_redirects})")
+    if h.default_scheme not in ("http", "https"):
+        problems.append(f"http_loader.default_scheme: must be http or https (got {h.default_scheme!r})")
+    if s.loader.kind == "http" and not h.allowed_sources:
+        problems.append("http_loader.allowed_sources: empty while loader.kind is http, so no source could load")
+    for pattern in h.allowed_sources:
+        if pattern.startswith("^"):
+            if not pattern.endswith("$"):
+                problems.append(f"http_loader.allowed_sources: regex {pattern!r} must end with $ (anchored)")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                problems.append(f"http_loader.allowed_sources: {pattern!r} is not a valid regex: {exc}")
+        elif not re.fullmatch(r"[A-Za-z0-9.-]+(:\d+)?", pattern):
+            problems.append(f"http_loader.allowed_sources: {pattern!r} is neither a host nor a ^…$ regex")
     return problems
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from imgserver.imaging.encode import EncodeSettings
 from imgserver.imaging.probe import SourceLimits
@@ -14,7 +17,12 @@ from imgserver.plan.build import PlanLimits, Qualities
 from imgserver.plan.negotiate import NegotiationSettings
 from imgserver.pool import RenderPool
 from imgserver.settings import Settings
+from imgserver.singleflight import SingleFlight
 from imgserver.sources.base import Loader
+from imgserver.storage.base import ResultStore
+
+if TYPE_CHECKING:
+    from imgserver.results import Outcome
 
 
 @dataclass
@@ -27,10 +35,19 @@ class AppState:
     negotiation: NegotiationSettings
     #: The ingest pipeline when the upload API is enabled.
     ingestor: Ingestor | None = None
-    #: Deletes every cached result of an original (set when a result cache is configured).
-    results_purger: Callable[[str], Awaitable[int]] | None = None
     #: Requests being handled now (graceful shutdown waits for 0).
     in_flight: int = 0
+    # --- issue 4: result cache, single-flight, counters, lifecycle ---
+    #: The result cache (None when ``result_cache.kind`` is ``none``).
+    store: ResultStore | None = None
+    #: Concurrent requests for one result share one load and render.
+    flights: SingleFlight[Outcome] = field(default_factory=SingleFlight)
+    #: Counters: source_loads, renders, result_cache_hits/misses/errors/stores/store_failures.
+    metrics: Counter[str] = field(default_factory=Counter)
+    #: Result-cache writes still running (awaited, bounded, at shut-down).
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+    #: Closed in order at shut-down (loader, store, then the shared S3 client).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 def negotiation_settings(settings: Settings) -> NegotiationSettings:

@@ -15,6 +15,7 @@ from imgserver.plan.keys import etag
 from imgserver.plan.model import OutputFormat, Plan, SourceFacts
 from imgserver.plan.negotiate import accepted_formats, negotiable, variant
 from imgserver.plan.preload import apply_preload
+from imgserver.results import locate, obtain
 from imgserver.url.grammar import ParsedUrl, parse_options, split_signature
 from imgserver.url.signing import verify
 
@@ -89,11 +90,9 @@ class ImageHandler(BaseHandler):
 
         max_bytes = state.settings.limits.max_source_bytes
         started = time.perf_counter()
-        source = await state.loader.load(parsed.image, max_bytes)
-        marks = await state.marks.for_request(parsed, max_bytes)
-        self.timings["load"] = time.perf_counter() - started
-
         if parsed.meta:
+            source = await state.loader.load(parsed.image, max_bytes)
+            self.timings["load"] = time.perf_counter() - started
             started = time.perf_counter()
             facts, plan = await state.pool.run(
                 describe, source.data, parsed, state.render, policy, cancel=self.client_gone
@@ -104,26 +103,39 @@ class ImageHandler(BaseHandler):
             self._write_body(json.dumps(meta_document(parsed, facts, plan)).encode())
             return
 
-        # The ETag covers everything the bytes depend on: request, source version,
-        # negotiated formats and the marks' versions.
-        tag = etag(parsed, source.identity, "|".join([variant(accepted), *(m.identity for m in marks.values())]))
+        located = await locate(state, parsed.image)  # identity only, when the loader can tell
+        marks = await state.marks.for_request(parsed, max_bytes)
+        self.timings["load"] = time.perf_counter() - started
+        info = located.info
+
+        # The ETag and the result key cover everything the bytes depend on: request, source
+        # version, negotiated formats and the marks' versions.
+        shaped_by = "|".join([variant(accepted), *(m.identity for m in marks.values())])
+        tag = etag(parsed, info.identity, shaped_by)
         self.set_header("ETag", tag)
         self.set_header("Cache-Control", self._cache_control(parsed))
-        if source.last_modified is not None:
-            self.set_header("Last-Modified", email.utils.format_datetime(source.last_modified, usegmt=True))
-        if self._not_modified(tag, source.last_modified.timestamp() if source.last_modified else None):
+        if info.last_modified is not None:
+            self.set_header("Last-Modified", email.utils.format_datetime(info.last_modified, usegmt=True))
+        if self._not_modified(tag, info.last_modified.timestamp() if info.last_modified else None):
             self.set_status(304)
             self.finish()
             return
 
+        # Result cache, single-flight and render live in imgserver.results.
         started = time.perf_counter()
         mark_bytes = {key: mark.data for key, mark in marks.items()}
-        result = await state.pool.run(
-            render, source.data, parsed, state.render, policy, mark_bytes, cancel=self.client_gone
+        outcome = await obtain(
+            state,
+            parsed,
+            located,
+            shaped_by,
+            accepted,
+            lambda data: render(data, parsed, state.render, policy, mark_bytes),
+            self.client_gone,
         )
-        self.timings["render"] = time.perf_counter() - started
-        self.set_header("Content-Type", result.mime)
-        self._write_body(result.body)
+        self.timings["cache" if outcome.cached else "render"] = time.perf_counter() - started
+        self.set_header("Content-Type", outcome.result.mime)
+        self._write_body(outcome.result.body)
 
     def _not_modified(self, tag: str, modified: float | None) -> bool:
         inm = self.request.headers.get("If-None-Match")

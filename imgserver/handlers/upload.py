@@ -144,9 +144,9 @@ class ImageApiHandler(ApiHandler):
         if await self.ingestor.existing(key) is None and await self.ingestor.originals.get(key) is None:
             raise NotFound("no such image")
         await self.ingestor.remove(key)
-        results = self.state.results_purger
-        if results is not None:
-            await results(key)
+        if self.state.store is not None:
+            # Every cached result of the original lives under <key>/ (plan/keys.result_path).
+            await self.state.store.delete_prefix(key)
         self.set_status(204)
         self.finish()
 

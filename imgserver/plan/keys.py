@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 
 from imgserver import __version__
+from imgserver.plan.build import _DEFAULT_OUTPUT
 from imgserver.url.grammar import ParsedUrl
 
 #: Bump when rendering changes in a way that should invalidate cached results and ETags.
@@ -31,3 +32,53 @@ def result_key(parsed: ParsedUrl, source_identity: str, variant: str = "") -> st
 def etag(parsed: ParsedUrl, source_identity: str, variant: str = "") -> str:
     """A strong ETag (quoted), known before rendering so If-None-Match skips all work."""
     return f'"{result_key(parsed, source_identity, variant)[:32]}"'
+
+
+# --- Result-cache layout (issue 4) ---
+
+#: File extension of each output format in the result cache.
+EXTENSIONS: dict[str, str] = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "avif": "avif"}
+#: S3 object keys are at most 1024 bytes; longer names are not cached.
+MAX_NAME_BYTES = 1024
+
+
+def expected_format(
+    parsed: ParsedUrl, accepted: tuple[str, ...], source_format: str | None, auto_png_to_jpg: bool = False
+) -> str | None:
+    """The output format as known before decoding (mirrors plan.build._output): ``format()``,
+    else the first negotiated format, else the source's own when we can write it. None when
+    it depends on the pixels — a TIFF (PNG if it has alpha), a PNG under autojpg (JPEG if
+    opaque), a GIF/WebP offered AVIF (WebP if animated) — and such results are not cached."""
+    call = parsed.filter("format")
+    if call is not None:
+        name = str(call.args[0])
+        return "jpeg" if name == "jpg" else name
+    if accepted:
+        if accepted[0] == "avif" and source_format in ("gif", "webp") and parsed.filter("cover") is None:
+            return None
+        return accepted[0]
+    if source_format == "png" and (auto_png_to_jpg or parsed.filter("autojpg") is not None):
+        return None
+    return _DEFAULT_OUTPUT.get(source_format or "")
+
+
+def result_path(source_key: str, digest: str, output_format: str) -> str | None:
+    """``<source key>/<digest>.<ext>``: every result of one original under one prefix, so
+    they can be listed and deleted together (``http://host/p`` keys become ``http/host/p``).
+    None when the key cannot be a safe relative
+    path (empty, ``.``/``..`` segments, absolute, NUL or backslash) or is too long."""
+    ext = EXTENSIONS.get(output_format)
+    for scheme in ("http://", "https://"):  # HTTP-loader keys: http/host/path
+        if source_key.startswith(scheme):
+            source_key = scheme[:-3] + "/" + source_key[len(scheme):]
+    parts = source_key.split("/")
+    if (
+        ext is None
+        or not source_key
+        or "\x00" in source_key
+        or "\\" in source_key
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        return None
+    name = f"{source_key}/{digest}.{ext}"
+    return name if len(name.encode("utf-8")) <= MAX_NAME_BYTES else None

@@ -1,1 +1,1 @@
-"""Stores for originals, metadata documents and rendered results."""
+"""Stores: originals and metadata documents (objects.py), rendered results (base/fs/s3)."""

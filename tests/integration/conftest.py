@@ -16,7 +16,9 @@ from imgserver.app import make_app, make_state
 from imgserver.imaging.setup import configure
 from imgserver.settings import Settings, load_settings
 from imgserver.state import AppState
-from tests import images
+from imgserver.wiring import close_state, open_state
+from tests import images, s3server
+from tests.s3server import SeaweedServer
 
 TEST_KEY = "test-signing-key"
 
@@ -108,3 +110,71 @@ def fetch(http_client: tornado.httpclient.AsyncHTTPClient, base_url: str):  # ty
         return await http_client.fetch(base_url + path, method=method, raise_error=False, **kwargs)
 
     return _fetch
+
+
+# --- S3 (issue 4): one SeaweedFS for the session, and the AWS credential chain via env ---
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """A real S3 server with the buckets and originals the S3 tests use."""
+    server = SeaweedServer(tmp_path_factory.mktemp("seaweed"))
+    server.start()
+    try:
+        server.create_buckets(s3server.ORIGINALS, s3server.RESULTS, s3server.READONLY_RESULTS, s3server.OTHER)
+        for key, body in s3_originals().items():
+            server.put(s3server.ORIGINALS, key, body)
+        server.put(s3server.OTHER, "secret.jpg", images.jpeg(20, 20))
+        yield server
+    finally:
+        server.stop()
+
+
+def s3_originals() -> dict[str, bytes]:
+    hd = images.jpeg(1920, 1080)
+    return {
+        "hd.jpg": hd,
+        "small.jpg": images.jpeg(300, 200),
+        "alpha.png": images.png(400, 300, alpha=True),
+        "photos/doctor with space.jpg": images.jpeg(640, 427),
+        "tenant-a/hd.jpg": hd,
+        "empty.jpg": b"",
+    }
+
+
+def aws_environment(monkeypatch: pytest.MonkeyPatch, credentials: tuple[str, str]) -> None:
+    """The standard credential chain, fed from the environment only (no profile, no IMDS)."""
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials[1])
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/imgserver-test-aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/imgserver-test-aws-credentials")
+
+
+def s3_settings(root: Path, endpoint: str, **overrides: object) -> Settings:
+    """Settings for the S3 loader and S3 result cache against ``endpoint``; short timeouts
+    and 2 attempts so fault tests answer quickly."""
+    values: dict[str, object] = {
+        "loader__kind": "s3",
+        "s3__endpoint_url": endpoint,
+        "s3__region": s3server.REGION,
+        "s3__originals_bucket": s3server.ORIGINALS,
+        "s3__results_bucket": s3server.RESULTS,
+        "s3__addressing_style": "path",
+        "s3__connect_timeout": 1.0,
+        "s3__read_timeout": 2.0,
+        "s3__max_attempts": 2,
+        "result_cache__kind": "s3",
+    }
+    values.update(overrides)
+    return make_settings(root, **values)
+
+
+def open_test_state(io_loop: tornado.ioloop.IOLoop, settings: Settings) -> AppState:
+    return io_loop.run_sync(lambda: open_state(settings))
+
+
+def close_test_state(io_loop: tornado.ioloop.IOLoop, state: AppState) -> None:
+    io_loop.run_sync(lambda: close_state(state))

@@ -153,6 +153,8 @@ def test_production_config_refuses_unsafe_and_serves_signed(tmp_path: Path) -> N
         IMGSERVER_SECURITY_KEYS="new-key,old-key",
         IMGSERVER_SERVER_HOST="127.0.0.1",
         IMGSERVER_SERVER_PROCESSES="1",
+        IMGSERVER_LOADER_KIND="file",  # the example reads S3; this test is about signing
+        IMGSERVER_RESULT_CACHE_KIND="none",
     )
     with running("--config", "config/production.example.toml", env=env) as (_, base):
         assert get(base + "/unsafe/100x100/a.jpg")[0] == 403

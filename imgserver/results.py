@@ -1,0 +1,146 @@
+"""Getting one rendered result: the result cache, single-flight, render, store later.
+
+The image handler calls :func:`locate` (the source's identity, without its body when
+the loader can tell it cheaply), answers 304s itself, then calls :func:`obtain`. For
+one result key, concurrent requests share one flight: a result-cache lookup, and on a
+miss one download and one render. The result is answered before it is stored; store
+faults are logged and counted, never a client error.
+
+The negotiated output format is the ``variant`` argument of :func:`obtain` (today the
+empty string: the plan decides, from ``format()`` or the source's own format); the
+handler passes the render call itself, so its arguments stay in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from imgserver.imaging.steps import Rendered
+from imgserver.plan.keys import expected_format, result_key, result_path
+from imgserver.plan.model import MIME_TYPES
+from imgserver.plan.sniff import sniff_format
+from imgserver.singleflight import Abandonment
+from imgserver.sources.base import Source, SourceInfo
+from imgserver.state import AppState
+from imgserver.storage.base import CachedResult
+from imgserver.url.grammar import ParsedUrl
+
+log = logging.getLogger("imgserver.results")
+
+
+@dataclass(frozen=True)
+class Located:
+    """A source's identity, and its bytes when the loader had to download them to tell."""
+
+    info: SourceInfo
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: CachedResult
+    #: Served from the result cache (nothing decoded).
+    cached: bool
+
+
+async def locate(state: AppState, key: str) -> Located:
+    """Stat the source (NotFound, SourceTooLarge, UpstreamError, UpstreamTimeout)."""
+    max_bytes = state.settings.limits.max_source_bytes
+    info = await state.loader.stat(key, max_bytes)
+    if info is not None:
+        return Located(info)
+    source = await _load(state, key)
+    return Located(source.info, source)
+
+
+async def obtain(
+    state: AppState,
+    parsed: ParsedUrl,
+    located: Located,
+    variant: str,
+    accepted: tuple[str, ...],
+    draw: Callable[[bytes], Rendered],
+    gone: threading.Event | None = None,
+) -> Outcome:
+    """The encoded result for ``parsed``: from the result cache, or ``draw(source bytes)``
+    run once in the render pool for every concurrent request with the same result key.
+
+    ``variant`` is everything besides the request and the source that shapes the bytes
+    (negotiated formats, watermark versions); ``accepted`` the negotiated formats; ``gone``
+    is set if this client disconnects (the render is skipped when every client is gone)."""
+    digest = result_key(parsed, located.info.identity, variant)
+    auto_jpg = state.settings.formats.auto_png_to_jpg
+    fmt = expected_format(parsed, accepted, sniff_format(located.info.head), auto_jpg)
+    name = result_path(parsed.image, digest, fmt) if state.store is not None and fmt else None
+    mime = MIME_TYPES.get(fmt or "", "")
+    return await state.flights.do(
+        digest, lambda abandoned: _produce(state, parsed, located, name, mime, draw, abandoned), gone
+    )
+
+
+async def _load(state: AppState, key: str) -> Source:
+    state.metrics["source_loads"] += 1
+    return await state.loader.load(key, state.settings.limits.max_source_bytes)
+
+
+async def _produce(
+    state: AppState,
+    parsed: ParsedUrl,
+    located: Located,
+    name: str | None,
+    expected_mime: str,
+    draw: Callable[[bytes], Rendered],
+    abandoned: Abandonment,
+) -> Outcome:
+    if name is not None:
+        cached = await _cache_get(state, name)
+        if cached is not None:
+            return Outcome(cached, cached=True)
+    source = located.source or await _load(state, parsed.image)
+    rendered = await state.pool.run(draw, source.data, cancel=abandoned)
+    state.metrics["renders"] += 1
+    result = CachedResult(rendered.body, rendered.mime)
+    # Store only what the name promises: same source version, same format.
+    if name is not None and source.identity == located.info.identity and rendered.mime == expected_mime:
+        _store_later(state, name, result)
+    return Outcome(result, cached=False)
+
+
+async def _cache_get(state: AppState, name: str) -> CachedResult | None:
+    assert state.store is not None
+    try:
+        cached = await state.store.get(name)
+    except Exception as exc:  # a cache fault must not fail the request: render instead
+        state.metrics["result_cache_errors"] += 1
+        log.warning("result cache read of %s failed: %r", name, exc)
+        return None
+    state.metrics["result_cache_hits" if cached is not None else "result_cache_misses"] += 1
+    return cached
+
+
+def _store_later(state: AppState, name: str, result: CachedResult) -> None:
+    """Store in the background: the client never waits for it."""
+    task = asyncio.ensure_future(_store(state, name, result))
+    state.background.add(task)
+    task.add_done_callback(state.background.discard)
+
+
+async def _store(state: AppState, name: str, result: CachedResult) -> None:
+    assert state.store is not None
+    try:
+        await state.store.put(name, result)
+    except Exception as exc:  # logged and counted, never a client error
+        state.metrics["result_cache_store_failures"] += 1
+        log.warning("result cache write of %s failed: %r", name, exc)
+    else:
+        state.metrics["result_cache_stores"] += 1
+
+
+async def drain(state: AppState, grace: float) -> None:
+    """Wait at most ``grace`` seconds for background stores, e.g. at shut-down."""
+    if state.background:
+        await asyncio.wait(set(state.background), timeout=grace)

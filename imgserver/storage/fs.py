@@ -1,0 +1,80 @@
+"""The filesystem result cache: ``<root>/<source key>/<hash>.<ext>``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from imgserver.plan.keys import EXTENSIONS
+from imgserver.plan.model import MIME_TYPES
+from imgserver.storage.base import CachedResult
+
+_MIME_BY_EXT = {ext: MIME_TYPES[fmt] for fmt, ext in EXTENSIONS.items()}
+
+
+class FileResultStore:
+    """Results as files; writes are atomic (temp file + rename), so a reader never sees a
+    half-written result, and several processes can share one folder."""
+
+    def __init__(self, root: str | os.PathLike[str], ttl: int = 0) -> None:
+        self.root = Path(root).resolve()
+        self.ttl = ttl
+
+    def _path(self, name: str) -> Path:
+        # Names come from plan.keys.result_path, which refuses ".." and absolute keys.
+        path = (self.root / name).resolve()
+        if not path.is_relative_to(self.root):
+            raise ValueError(f"result name leaves the cache folder: {name!r}")
+        return path
+
+    def _read(self, name: str) -> CachedResult | None:
+        path = self._path(name)
+        try:
+            with open(path, "rb") as fh:
+                if self.ttl and os.fstat(fh.fileno()).st_mtime < time.time() - self.ttl:
+                    return None
+                body = fh.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return CachedResult(body, _MIME_BY_EXT.get(path.suffix.lstrip("."), "application/octet-stream"))
+
+    def _write(self, name: str, result: CachedResult) -> None:
+        path = self._path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(result.body)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+    async def get(self, name: str) -> CachedResult | None:
+        return await asyncio.to_thread(self._read, name)
+
+    async def put(self, name: str, result: CachedResult) -> None:
+        await asyncio.to_thread(self._write, name, result)
+
+    def _delete_prefix(self, prefix: str) -> int:
+        folder = self._path(prefix)
+        if not folder.is_dir():
+            return 0
+        count = 0
+        for path in sorted(folder.rglob("*"), reverse=True):
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink()
+                count += 1
+        folder.rmdir()
+        return count
+
+    async def delete_prefix(self, prefix: str) -> int:
+        return await asyncio.to_thread(self._delete_prefix, prefix)
+
+    async def close(self) -> None:
+        return None
