@@ -8,12 +8,13 @@ from pathlib import Path
 import tornado.web
 
 from imgserver.handlers.base import BaseHandler
-from imgserver.handlers.health import HealthHandler, RootHandler
+from imgserver.handlers.health import HealthHandler, MetricsHandler, RootHandler
 from imgserver.handlers.image import ImageHandler
 from imgserver.handlers.upload import ImageApiHandler, ListHandler, MetadataHandler, SignHandler, UploadHandler
 from imgserver.imaging.steps import RenderSettings
 from imgserver.ingest import Ingestor, IngestRules
 from imgserver.marks import MarkCache
+from imgserver.metrics import REQUESTS, observe
 from imgserver.pool import RenderPool
 from imgserver.settings import Settings, effective_threads
 from imgserver.sources.base import Loader
@@ -25,13 +26,31 @@ from imgserver.storage.objects import FileObjectStore
 access_log = logging.getLogger("imgserver.access")
 
 
+_ROUTES = {
+    "ImageHandler": "image",
+    "HealthHandler": "health",
+    "MetricsHandler": "metrics",
+    "UploadHandler": "upload",
+    "ImageApiHandler": "api",
+    "MetadataHandler": "api",
+    "ListHandler": "api",
+    "SignHandler": "api",
+    "ConsoleHandler": "console",
+}
+
+
 def log_request(handler: tornado.web.RequestHandler) -> None:
-    """One line per request: status, method, path, total and per-phase milliseconds."""
+    """One line per request (status, method, path, total and per-phase milliseconds, request
+    id) and the request metrics."""
     status = handler.get_status()
-    total_ms = 1000.0 * handler.request.request_time()
-    phases = getattr(handler, "timings", {})
+    total = handler.request.request_time()
+    phases: dict[str, float] = getattr(handler, "timings", {})
+    route = _ROUTES.get(type(handler).__name__, "other")
+    REQUESTS.labels(route, handler.request.method or "", str(status)).inc()
+    observe("total", total)
     parts = " ".join(f"{name}={1000.0 * secs:.1f}ms" for name, secs in phases.items())
     reason = getattr(handler, "_error_reason", "")
+    request_id = getattr(handler, "request_id", "")
     level = logging.INFO if status < 500 else logging.ERROR
     access_log.log(
         level,
@@ -39,9 +58,18 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
         status,
         handler.request.method,
         handler.request.path,
-        total_ms,
+        1000.0 * total,
         f" {parts}" if parts else "",
         f' reason="{reason}"' if reason else "",
+        extra={
+            "request_id": request_id,
+            "status": status,
+            "method": handler.request.method,
+            "path": handler.request.path,
+            "ms": round(1000.0 * total, 1),
+            "phases_ms": {name: round(1000.0 * secs, 1) for name, secs in phases.items()},
+            "reason": reason or None,
+        },
     )
 
 
@@ -81,6 +109,7 @@ def make_app(state: AppState) -> tornado.web.Application:
     return tornado.web.Application(
         [
             (r"/healthcheck", HealthHandler),
+            (r"/metrics", MetricsHandler),
             (r"/image", UploadHandler),
             (r"/image/(.+)/metadata", MetadataHandler),
             (r"/image/(.+)", ImageApiHandler),

@@ -12,13 +12,22 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from imgserver.settings import Settings, SettingsError, describe, effective_threads, load_settings
+from imgserver.settings import (
+    Settings,
+    SettingsError,
+    describe,
+    effective_threads,
+    load_settings,
+    serving_problems,
+)
 
 log = logging.getLogger("imgserver")
 
@@ -65,6 +74,9 @@ def _prefork(processes: int) -> int | None:
         if pid not in children:
             continue
         index = children.pop(pid)
+        from imgserver.metrics import process_exited
+
+        process_exited(pid)
         if not stopping and os.waitstatus_to_exitcode(status) != 0:
             log.error("worker %d exited with status %d; restarting", index, os.waitstatus_to_exitcode(status))
             time.sleep(0.5)
@@ -113,6 +125,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.processes is not None:
         overrides[("server", "processes")] = args.processes
     settings = _settings(args, overrides)
+    if problems := serving_problems(settings):
+        raise SettingsError(problems)
+    from imgserver.logs import configure_logging
+
+    configure_logging(settings.log.format, settings.log.level)
+    processes = settings.server.processes or (os.cpu_count() or 1)
+    if processes > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before any metric exists: every process writes samples here, /metrics sums them.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="imgserver-metrics-")
 
     import tornado.netutil
 
@@ -122,13 +143,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     version = ".".join(map(str, libvips_version()))
     sockets = tornado.netutil.bind_sockets(settings.server.port, settings.server.host)
     port = sockets[0].getsockname()[1]
-    processes = settings.server.processes or (os.cpu_count() or 1)
     print(
         f"imgserver listening on http://{settings.server.host}:{port} "
         f"(libvips {version}, {processes} process(es), {effective_threads(settings)} render threads each)",
         flush=True,
     )
     if processes > 1 and _prefork(processes) is None:
+        metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+        if metrics_dir.startswith(tempfile.gettempdir()) and "imgserver-metrics-" in metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         return 0
     # A SIGTERM between here and the event loop's own handlers is remembered, not fatal.
     early: list[int] = []
@@ -220,8 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pyvips").setLevel(logging.WARNING)  # libvips' own chatter is debug detail
+    from imgserver.logs import configure_logging
+
+    configure_logging()
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)

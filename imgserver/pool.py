@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
 from imgserver.errors import ClientGone, Overloaded
+from imgserver.metrics import IN_FLIGHT, QUEUE_DEPTH, observe
 
 T = TypeVar("T")
 
@@ -61,6 +62,8 @@ class RenderPool:
         deadline = submitted + self.queue_timeout
 
         def job() -> T:
+            QUEUE_DEPTH.dec()
+            observe("queue", time.monotonic() - submitted)
             if cancel is not None and cancel.is_set():
                 self._count("cancelled")
                 raise ClientGone()
@@ -73,10 +76,13 @@ class RenderPool:
                 self._count("completed")
 
         self.in_flight += 1
+        IN_FLIGHT.inc()
+        QUEUE_DEPTH.inc()
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, job)
         finally:
             self.in_flight -= 1
+            IN_FLIGHT.dec()
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from imgserver.imaging.steps import Rendered
+from imgserver.metrics import SOURCE_BYTES, count, observe
 from imgserver.plan.keys import expected_format, result_key, result_path
 from imgserver.plan.model import MIME_TYPES
 from imgserver.plan.sniff import sniff_format
@@ -77,14 +79,18 @@ async def obtain(
     fmt = expected_format(parsed, accepted, sniff_format(located.info.head), auto_jpg)
     name = result_path(parsed.image, digest, fmt) if state.store is not None and fmt else None
     mime = MIME_TYPES.get(fmt or "", "")
+    if state.flights.waiting(digest):
+        count(state.metrics, "coalesced")  # joins a load + render already under way
     return await state.flights.do(
         digest, lambda abandoned: _produce(state, parsed, located, name, mime, draw, abandoned), gone
     )
 
 
 async def _load(state: AppState, key: str) -> Source:
-    state.metrics["source_loads"] += 1
-    return await state.loader.load(key, state.settings.limits.max_source_bytes)
+    count(state.metrics, "source_loads")
+    source = await state.loader.load(key, state.settings.limits.max_source_bytes)
+    SOURCE_BYTES.inc(len(source.data))
+    return source
 
 
 async def _produce(
@@ -97,12 +103,18 @@ async def _produce(
     abandoned: Abandonment,
 ) -> Outcome:
     if name is not None:
+        started = time.perf_counter()
         cached = await _cache_get(state, name)
+        observe("cache", time.perf_counter() - started)
         if cached is not None:
             return Outcome(cached, cached=True)
+    started = time.perf_counter()
     source = located.source or await _load(state, parsed.image)
+    observe("load", time.perf_counter() - started)
     rendered = await state.pool.run(draw, source.data, cancel=abandoned)
-    state.metrics["renders"] += 1
+    count(state.metrics, "renders")
+    observe("render", rendered.render_seconds)
+    observe("encode", rendered.encode_seconds)
     result = CachedResult(rendered.body, rendered.mime)
     # Store only what the name promises: same source version, same format.
     if name is not None and source.identity == located.info.identity and rendered.mime == expected_mime:
@@ -115,10 +127,10 @@ async def _cache_get(state: AppState, name: str) -> CachedResult | None:
     try:
         cached = await state.store.get(name)
     except Exception as exc:  # a cache fault must not fail the request: render instead
-        state.metrics["result_cache_errors"] += 1
+        count(state.metrics, "result_cache_errors")
         log.warning("result cache read of %s failed: %r", name, exc)
         return None
-    state.metrics["result_cache_hits" if cached is not None else "result_cache_misses"] += 1
+    count(state.metrics, "result_cache_hits" if cached is not None else "result_cache_misses")
     return cached
 
 
@@ -131,13 +143,15 @@ def _store_later(state: AppState, name: str, result: CachedResult) -> None:
 
 async def _store(state: AppState, name: str, result: CachedResult) -> None:
     assert state.store is not None
+    started = time.perf_counter()
     try:
         await state.store.put(name, result)
+        observe("store", time.perf_counter() - started)
     except Exception as exc:  # logged and counted, never a client error
-        state.metrics["result_cache_store_failures"] += 1
+        count(state.metrics, "result_cache_store_failures")
         log.warning("result cache write of %s failed: %r", name, exc)
     else:
-        state.metrics["result_cache_stores"] += 1
+        count(state.metrics, "result_cache_stores")
 
 
 async def drain(state: AppState, grace: float) -> None:

@@ -193,6 +193,13 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class LogSettings:
+    #: ``text`` for people, ``json`` (one object per line, with request ids) for pipelines.
+    format: str = "text"
+    level: str = "info"
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     loader: LoaderSettings = field(default_factory=LoaderSettings)
@@ -208,6 +215,7 @@ class Settings:
     upload: UploadSettings = field(default_factory=UploadSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    log: LogSettings = field(default_factory=LogSettings)
 
 
 _SECTION_TYPES: dict[str, type[Any]] = typing.get_type_hints(Settings)
@@ -286,8 +294,6 @@ def _check(settings: Settings) -> list[str]:
         problems.append(f"loader.kind: must be one of {', '.join(_LOADER_KINDS)} (got {s.loader.kind!r})")
     if s.loader.kind == "file" and not Path(s.file.root).is_dir():
         problems.append(f"file.root: {s.file.root!r} is not a folder")
-    if not s.security.allow_unsafe and not s.security.keys:
-        problems.append("security.keys: empty while allow_unsafe is false, so no URL could be served")
     if any(not k for k in s.security.keys):
         problems.append("security.keys: keys must not be empty strings")
     for name in (
@@ -327,6 +333,10 @@ def _check(settings: Settings) -> list[str]:
         problems.append(f"storage.kind: must be file (got {s.storage.kind!r})")
     positive("filters", "mark_cache_entries", s.filters.mark_cache_entries, allow_zero=True)
     positive("filters", "mark_cache_bytes", s.filters.mark_cache_bytes, allow_zero=True)
+    if s.log.format not in ("text", "json"):
+        problems.append(f"log.format: must be text or json (got {s.log.format!r})")
+    if s.log.level.lower() not in ("debug", "info", "warning", "error"):
+        problems.append(f"log.level: must be debug, info, warning or error (got {s.log.level!r})")
     positive("http", "cache_max_age", s.http.cache_max_age, allow_zero=True)
     positive("http", "error_max_age", s.http.error_max_age, allow_zero=True)
     problems.extend(_check_remote(s))
@@ -376,6 +386,13 @@ def _check_remote(s: Settings) -> list[str]:
         elif not re.fullmatch(r"[A-Za-z0-9.-]+(:\d+)?", pattern):
             problems.append(f"http_loader.allowed_sources: {pattern!r} is neither a host nor a ^…$ regex")
     return problems
+
+
+def serving_problems(settings: Settings) -> list[str]:
+    """What stops ``imgserver serve`` in particular (the worker and Lambda need no keys)."""
+    if not settings.security.allow_unsafe and not settings.security.keys:
+        return ["security.keys: empty while allow_unsafe is false, so no URL could be served"]
+    return []
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[tuple[str, str], str]:
@@ -483,4 +500,5 @@ __all__ = [
     "describe",
     "effective_threads",
     "load_settings",
+    "serving_problems",
 ]

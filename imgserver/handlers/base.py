@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
+import uuid
 from types import TracebackType
 from typing import Any
 
@@ -13,6 +15,7 @@ from imgserver.errors import ClientGone, ImgserverError, Overloaded, Unauthorize
 from imgserver.state import AppState
 
 log = logging.getLogger("imgserver")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -25,6 +28,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     _counted = False
     _client_gone: threading.Event | None = None
+    _request_id: str | None = None
 
     def prepare(self) -> None:
         self.state.in_flight += 1
@@ -46,9 +50,18 @@ class BaseHandler(tornado.web.RequestHandler):
             self._client_gone = threading.Event()
         return self._client_gone
 
+    @property
+    def request_id(self) -> str:
+        """The client's ``X-Request-Id`` when it is sane, else a fresh one; echoed back."""
+        if self._request_id is None:
+            given = self.request.headers.get("X-Request-Id", "")
+            self._request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        return self._request_id
+
     def set_default_headers(self) -> None:
         self.set_header("Server", "imgserver")
         self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("X-Request-Id", self.request_id)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info: tuple[type[BaseException], BaseException, TracebackType] | None = kwargs.get("exc_info")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from imgserver.handlers.base import BaseHandler
+from imgserver.metrics import exposition
 
 
 class HealthHandler(BaseHandler):
@@ -14,6 +15,16 @@ class HealthHandler(BaseHandler):
     def head(self) -> None:
         self.set_header("Cache-Control", "no-cache")
         self.finish()
+
+
+class MetricsHandler(BaseHandler):
+    """Prometheus exposition of this server (all its processes)."""
+
+    def get(self) -> None:
+        body, content_type = exposition()
+        self.set_header("Content-Type", content_type)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(body)
 
 
 class RootHandler(BaseHandler):

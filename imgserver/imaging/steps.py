@@ -10,6 +10,7 @@ order in :data:`STEPS`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
@@ -39,6 +40,9 @@ class Rendered:
     body: bytes
     mime: str
     plan: Plan
+    #: Seconds spent decoding + transforming, and encoding (metrics).
+    render_seconds: float = 0.0
+    encode_seconds: float = 0.0
 
 
 Step = Callable[[pyvips.Image, FilterContext], pyvips.Image]
@@ -203,6 +207,7 @@ def render(
     marks: Mapping[str, bytes] | None = None,
 ) -> Rendered:
     """Probe, plan, transform and encode. Raises ImgserverError subclasses only."""
+    started = time.perf_counter()
     facts = probe(data, settings.source_limits, settings.respect_orientation)
     try:
         plan, frames = load_geometry(data, parsed, facts, settings, policy)
@@ -212,12 +217,16 @@ def render(
             for step in STEPS:
                 frame = step(frame, ctx)
             out.append(frame)
+        # libvips: the pipeline is lazy, so decoding happens inside encode; the split is
+        # "building the pipeline" vs "running it and encoding".
+        encoding = time.perf_counter()
         body = encode(out, plan, settings.encode)
+        done = time.perf_counter()
     except pyvips.Error:
         # Errors surface while pixels are pulled through the pipeline: the source's data
         # is corrupt or truncated (the header was already read fine).
         raise Unprocessable("source image cannot be decoded") from None
-    return Rendered(body, plan.output.mime, plan)
+    return Rendered(body, plan.output.mime, plan, encoding - started, done - encoding)
 
 
 def describe(
