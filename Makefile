@@ -50,20 +50,22 @@ deploy-check: setup
 	$(BIN)/pytest tests/deploy
 
 # The code for deploy/sam/template.yaml: imgserver and its dependencies installed for the
-# Lambda python3.12 runtime (Amazon Linux 2023) from manylinux_2_28 wheels, into build/lambda.
-# Wheels that exist only as sdists here (imgserver itself, pyvips) are built first; the rest
-# must be binary wheels for the target. LAMBDA_ARCH=arm64 for Graviton functions.
+# Lambda python3.12 runtime (Amazon Linux 2023, glibc 2.34) into build/lambda. Wheels that
+# exist only as sdists here (imgserver itself, pyvips) are built first; the rest must be binary
+# wheels for the target: manylinux 2.17 to 2.34 (pip does not widen a --platform to older
+# glibc tags itself; pyvips-binary is 2.28). LAMBDA_ARCH=arm64 for Graviton functions.
 LAMBDA_ARCH   ?= x86_64
 LAMBDA_PYTHON ?= 3.12
 LAMBDA_DIR    ?= build/lambda
-LAMBDA_PLATFORM = manylinux_2_28_$(if $(filter arm64,$(LAMBDA_ARCH)),aarch64,x86_64)
+LAMBDA_CPU       = $(if $(filter arm64,$(LAMBDA_ARCH)),aarch64,x86_64)
+LAMBDA_PLATFORMS = manylinux2014_$(LAMBDA_CPU) $(foreach v,$(shell seq 17 34),manylinux_2_$(v)_$(LAMBDA_CPU))
 lambda-package: setup
 	rm -rf $(LAMBDA_DIR) $(LAMBDA_DIR)-wheels
 	$(BIN)/python -m pip wheel --quiet -w $(LAMBDA_DIR)-wheels .
 	$(BIN)/python -m pip install --quiet --target $(LAMBDA_DIR) --find-links $(LAMBDA_DIR)-wheels \
-		--platform $(LAMBDA_PLATFORM) --implementation cp --python-version $(LAMBDA_PYTHON) \
+		$(addprefix --platform ,$(LAMBDA_PLATFORMS)) --implementation cp --python-version $(LAMBDA_PYTHON) \
 		--only-binary=:all: $(LAMBDA_DIR)-wheels/imgserver-*.whl
-	@echo "$(LAMBDA_DIR) ready for $(LAMBDA_PLATFORM), CPython $(LAMBDA_PYTHON); next: sam deploy (docs/deploy.md)"
+	@echo "$(LAMBDA_DIR) ready for Lambda $(LAMBDA_ARCH), CPython $(LAMBDA_PYTHON); next: sam deploy (docs/deploy.md)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache test-artifacts

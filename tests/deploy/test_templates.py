@@ -763,6 +763,8 @@ def test_lambda_package_imports_on_cpython_312(tmp_path: Path) -> None:
         if line.startswith("Tag: ") and not line.endswith("-none-any")
     }
     assert native
+    versions = [p.name.removesuffix(".dist-info").rpartition("-")[2] for p in target.glob("*.dist-info")]
+    assert not [v for v in versions if re.search(r"(a|b|rc|dev)\d", v)], f"a pre-release was picked: {versions}"
     for tag in native:
         interpreter, abi, platform = tag.split("-")
         assert abi == "abi3" or interpreter == "cp312", tag
