@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= config/imgserver.toml
 PORT   ?= 8888
 
-.PHONY: setup run test lint unit integration samples bench clean
+.PHONY: setup run test lint unit integration deploy-check lambda-package samples bench clean
 
 # Idempotent: re-installs only when setup.cfg or pyproject.toml change.
 setup: $(STAMP)
@@ -43,6 +43,29 @@ unit: setup
 
 integration: setup
 	$(BIN)/pytest tests/integration
+
+# cfn-lint, the SAM CLI (its own virtualenv, cached in .tools/sam-venv) and the security
+# assertions on deploy/, plus the Dockerfile checks. Part of `make test` too.
+deploy-check: setup
+	$(BIN)/pytest tests/deploy
+
+# The code for deploy/sam/template.yaml: imgserver and its dependencies installed for the
+# Lambda python3.12 runtime (Amazon Linux 2023, glibc 2.34) into build/lambda. Wheels that
+# exist only as sdists here (imgserver itself, pyvips) are built first; the rest must be binary
+# wheels for the target: manylinux 2.17 to 2.34 (pip does not widen a --platform to older
+# glibc tags itself; pyvips-binary is 2.28). LAMBDA_ARCH=arm64 for Graviton functions.
+LAMBDA_ARCH   ?= x86_64
+LAMBDA_PYTHON ?= 3.12
+LAMBDA_DIR    ?= build/lambda
+LAMBDA_CPU       = $(if $(filter arm64,$(LAMBDA_ARCH)),aarch64,x86_64)
+LAMBDA_PLATFORMS = manylinux2014_$(LAMBDA_CPU) $(foreach v,$(shell seq 17 34),manylinux_2_$(v)_$(LAMBDA_CPU))
+lambda-package: setup
+	rm -rf $(LAMBDA_DIR) $(LAMBDA_DIR)-wheels
+	$(BIN)/python -m pip wheel --quiet -w $(LAMBDA_DIR)-wheels .
+	$(BIN)/python -m pip install --quiet --target $(LAMBDA_DIR) --find-links $(LAMBDA_DIR)-wheels \
+		$(addprefix --platform ,$(LAMBDA_PLATFORMS)) --implementation cp --python-version $(LAMBDA_PYTHON) \
+		--only-binary=:all: $(LAMBDA_DIR)-wheels/imgserver-*.whl
+	@echo "$(LAMBDA_DIR) ready for Lambda $(LAMBDA_ARCH), CPython $(LAMBDA_PYTHON); next: sam deploy (docs/deploy.md)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache test-artifacts

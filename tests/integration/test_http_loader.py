@@ -7,6 +7,7 @@ redirect to 10.0.0.1 or 169.254.169.254 send no packet there.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,7 +170,9 @@ async def test_sources_outside_allowed_sources_are_refused(fetch, upstream: str,
         assert (await fetch(f"/unsafe/100x100/{key}")).code == 403, key
 
 
-@pytest.mark.parametrize("overrides", [{"result_cache__kind": "file"}])
+@pytest.mark.parametrize(
+    "overrides", [{"result_cache__kind": "file", "result_cache__root": str(Path(tempfile.mkdtemp()) / "results")}]
+)
 @pytest.mark.gen_test
 async def test_http_sources_use_the_result_cache(fetch, upstream: str, state: AppState) -> None:
     first = await fetch(f"/unsafe/200x0/{upstream}/hd.jpg")
