@@ -11,7 +11,8 @@ from typing import Any
 
 import tornado.web
 
-from imgserver.errors import ClientGone, ImgserverError, Overloaded, Unauthorized
+from imgserver.errors import ClientGone, ImgserverError, Overloaded, Unauthorized, UpstreamError, UpstreamTimeout
+from imgserver.metrics import UPSTREAM_ERRORS
 from imgserver.state import AppState
 
 log = logging.getLogger("imgserver")
@@ -90,6 +91,8 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header("Cache-Control", f"public, max-age={self.state.settings.http.error_max_age}")
         if isinstance(error, Overloaded):
             self.set_header("Retry-After", str(error.retry_after))
+        if isinstance(error, UpstreamError | UpstreamTimeout):
+            UPSTREAM_ERRORS.labels("timeout" if isinstance(error, UpstreamTimeout) else "error").inc()
         if isinstance(error, Unauthorized):
             self.set_header("WWW-Authenticate", 'Bearer realm="imgserver"')
         if self.request.method != "HEAD":

@@ -119,9 +119,13 @@ async def test_over_the_byte_limit_is_413_from_the_object_size(fetch, state: App
 )
 @pytest.mark.gen_test
 async def test_access_denied_and_bad_credentials_are_502_without_cache_control(fetch, state: AppState) -> None:
+    from prometheus_client import REGISTRY
+
+    before = REGISTRY.get_sample_value("imgserver_upstream_errors_total", {"kind": "error"}) or 0.0
     response = await fetch("/unsafe/100x100/hd.jpg")
     assert response.code == 502, response.body
     assert "Cache-Control" not in response.headers
+    assert REGISTRY.get_sample_value("imgserver_upstream_errors_total", {"kind": "error"}) == before + 1
 
 
 def test_least_privilege_identity_is_enforced(seaweed: SeaweedServer) -> None:
