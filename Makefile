@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= config/imgserver.toml
 PORT   ?= 8888
 
-.PHONY: setup run test lint unit integration samples bench clean
+.PHONY: setup run test lint unit integration browser browser-setup samples bench clean
 
 # Idempotent: re-installs only when setup.cfg or pyproject.toml change.
 setup: $(STAMP)
@@ -35,7 +35,11 @@ lint: setup
 	$(BIN)/ruff check imgserver tests
 	$(BIN)/mypy
 
-test: lint
+# Debian's chromium for the browser tests (installed once per machine; never a downloaded browser).
+browser-setup:
+	@sh .ci/browser-setup
+
+test: lint browser-setup
 	$(BIN)/pytest
 
 unit: setup
@@ -43,6 +47,9 @@ unit: setup
 
 integration: setup
 	$(BIN)/pytest tests/integration
+
+browser: setup browser-setup
+	$(BIN)/pytest tests/browser
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache test-artifacts
