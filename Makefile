@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= config/imgserver.toml
 PORT   ?= 8888
 
-.PHONY: setup run test lint unit integration deploy-check lambda-package samples bench clean
+.PHONY: setup run test lint unit integration browser browser-setup deploy-check lambda-package samples bench clean
 
 # Idempotent: re-installs only when setup.cfg or pyproject.toml change.
 setup: $(STAMP)
@@ -35,7 +35,11 @@ lint: setup
 	$(BIN)/ruff check imgserver tests
 	$(BIN)/mypy
 
-test: lint
+# Debian's chromium for the browser tests (installed once per machine; never a downloaded browser).
+browser-setup:
+	@sh .ci/browser-setup
+
+test: lint browser-setup
 	$(BIN)/pytest
 
 unit: setup
@@ -66,6 +70,9 @@ lambda-package: setup
 		$(addprefix --platform ,$(LAMBDA_PLATFORMS)) --implementation cp --python-version $(LAMBDA_PYTHON) \
 		--only-binary=:all: $(LAMBDA_DIR)-wheels/imgserver-*.whl
 	@echo "$(LAMBDA_DIR) ready for Lambda $(LAMBDA_ARCH), CPython $(LAMBDA_PYTHON); next: sam deploy (docs/deploy.md)"
+
+browser: setup browser-setup
+	$(BIN)/pytest tests/browser
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache test-artifacts

@@ -8,6 +8,7 @@ from pathlib import Path
 import tornado.web
 
 from imgserver.handlers.base import BaseHandler
+from imgserver.handlers.console import ConsoleHandler
 from imgserver.handlers.health import HealthHandler, MetricsHandler, RootHandler
 from imgserver.handlers.image import ImageHandler
 from imgserver.handlers.upload import ImageApiHandler, ListHandler, MetadataHandler, SignHandler, UploadHandler
@@ -115,6 +116,8 @@ def make_app(state: AppState) -> tornado.web.Application:
             (r"/image/(.+)", ImageApiHandler),
             (r"/images", ListHandler),
             (r"/api/sign", SignHandler),
+            (r"/console/?", ConsoleHandler),
+            (r"/console/([^/]+)", ConsoleHandler),
             (r"/", RootHandler),
             (r"/(.+)", ImageHandler),
         ],

@@ -183,16 +183,33 @@ class ListHandler(ApiHandler):
 
 class SignHandler(ApiHandler):
     """POST /api/sign {"path": "300x200/smart/key"} → {"url": "/<signature>/…"}: the console
-    builds URLs without ever holding the signing key."""
+    builds URLs without ever holding the signing key. {"paths": [...]} (at most MAX_PAGE)
+    → {"urls": [...]} in the same order, so a gallery page is signed in one call."""
 
     async def post(self) -> None:
         try:
             payload = json.loads(self.request.body or b"{}")
-            path = str(payload["path"]).lstrip("/")
+            if not isinstance(payload, dict):
+                raise TypeError
+            if "paths" in payload:
+                many = payload["paths"]
+                if not isinstance(many, list) or not 1 <= len(many) <= MAX_PAGE:
+                    raise BadRequest(f"paths must be a list of 1..{MAX_PAGE} paths")
+                paths = [self._checked(str(path)) for path in many]
+                self.write_json(200, {"urls": [self._sign(path) for path in paths]})
+                return
+            path = self._checked(str(payload["path"]))
         except (ValueError, KeyError, TypeError):
-            raise BadRequest('send JSON {"path": "<options>/<image key>"}') from None
+            raise BadRequest('send JSON {"path": "<options>/<image key>"} or {"paths": [...]}') from None
+        self.write_json(200, {"url": self._sign(path)})
+
+    @staticmethod
+    def _checked(path: str) -> str:
+        path = path.lstrip("/")
         if not path or len(path) > 4096:
             raise BadRequest("path must be 1..4096 characters")
+        return path
+
+    def _sign(self, path: str) -> str:
         keys = self.state.settings.security.keys
-        url = signed_path(keys[0], path) if keys else f"/unsafe/{path}"
-        self.write_json(200, {"url": url})
+        return signed_path(keys[0], path) if keys else f"/unsafe/{path}"
