@@ -199,9 +199,10 @@ def test_sigterm_lets_an_in_flight_request_finish(tmp_path: Path) -> None:
 
         worker = threading.Thread(target=slow)
         worker.start()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not _server_busy(proc.pid):
-            time.sleep(0.02)
+        # Ordering, not timing: wait until the server reports the render in its pool.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _rendering(base):
+            time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
         assert worker.is_alive(), "the render finished before the signal: the test proves nothing"
         worker.join(60)
@@ -211,19 +212,13 @@ def test_sigterm_lets_an_in_flight_request_finish(tmp_path: Path) -> None:
     assert images.size_of(body) == (3999, 2999)
 
 
-def _server_busy(pid: int) -> bool:
-    """The server process is using CPU (its render thread has started)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    utime = int(fields[11])
-    time.sleep(0.1)
-    try:
-        later = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11])
-    except OSError:
-        return False
-    return later - utime >= 5  # ≥ 50 ms of CPU in 100 ms: busy rendering
+def _rendering(base: str) -> bool:
+    """The server's /metrics shows a render admitted to its pool."""
+    _, _, body = get(base + "/metrics")
+    for line in body.decode().splitlines():
+        if line.startswith("imgserver_renders_in_flight "):
+            return float(line.split()[1]) >= 1
+    return False
 
 
 def test_bulk_ingest_summary_and_rerun(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ def held(monkeypatch):  # type: ignore[no-untyped-def]
     release.set()
 
 
-async def wait_for(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not condition():
