@@ -95,3 +95,19 @@ def frames_of(data: bytes) -> tuple[int, int, int, list[int], int]:
     delays = list(image.get("delay")) if image.get_typeof("delay") else []
     loop = int(image.get("loop")) if image.get_typeof("loop") else 0
     return image.width, page, count, delays, loop
+
+
+def decode(data: bytes) -> pyvips.Image:
+    return pyvips.Image.new_from_buffer(data, "")
+
+
+def colour_of(image: pyvips.Image) -> pyvips.Image:
+    """The colour bands as float (alpha dropped)."""
+    n = 1 if image.bands < 3 else 3
+    return image.extract_band(0, n=n).cast("float")
+
+
+def alpha_of(image: pyvips.Image) -> pyvips.Image | None:
+    """The alpha band, or None."""
+    n = 1 if image.bands < 3 else 3
+    return image.extract_band(n) if image.bands > n else None

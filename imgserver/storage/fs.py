@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 import time
 from pathlib import Path
 
 from imgserver.plan.keys import EXTENSIONS
 from imgserver.plan.model import MIME_TYPES
 from imgserver.storage.base import CachedResult
+from imgserver.storage.objects import atomic_write
 
 _MIME_BY_EXT = {ext: MIME_TYPES[fmt] for fmt, ext in EXTENSIONS.items()}
 
@@ -42,16 +42,7 @@ class FileResultStore:
         return CachedResult(body, _MIME_BY_EXT.get(path.suffix.lstrip("."), "application/octet-stream"))
 
     def _write(self, name: str, result: CachedResult) -> None:
-        path = self._path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(result.body)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        atomic_write(self._path(name), result.body)
 
     async def get(self, name: str) -> CachedResult | None:
         return await asyncio.to_thread(self._read, name)

@@ -44,6 +44,20 @@ class ObjectStore(Protocol):
         ...
 
 
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write via a temp file and rename, so a reader (or another process) never sees half a
+    file; temp files start with ``.tmp-`` and are never listed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
 def check_name(name: str) -> str:
     """A safe relative name, or NotFound (same answer as a missing object)."""
     parts = name.split("/")
@@ -76,16 +90,7 @@ class FileObjectStore:
             return None
 
     def _put(self, name: str, data: bytes) -> None:
-        path = self._path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        atomic_write(self._path(name), data)
 
     def _delete(self, name: str) -> None:
         self._path(name).unlink(missing_ok=True)

@@ -8,15 +8,13 @@ When it is missing the tests FAIL with instructions; they never skip.
 from __future__ import annotations
 
 import os
-import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.servers import clean_env, running
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -83,8 +81,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     """A fresh `imgserver serve` with the upload API on, empty stores, signed URLs only."""
     data = tmp_path / "data"
     (data / "originals").mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMGSERVER_")}
-    env.update(
+    env = clean_env(
         IMGSERVER_UPLOAD_ENABLED="true",
         IMGSERVER_UPLOAD_TOKENS=f"editor:{TOKEN}",
         IMGSERVER_UPLOAD_MAX_BYTES=str(MAX_UPLOAD),
@@ -95,31 +92,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
         IMGSERVER_IMAGING_THREADS="2",
     )
     log = tmp_path / "server.log"
-    with log.open("w") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "imgserver", "serve", "--port", "0"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=log_file,
-            text=True,
-        )
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            match = re.search(r"listening on (http://[\d.]+:\d+)", line)
-            assert match, f"imgserver did not start: {line!r}\n{log.read_text()}"
-            yield Server(match.group(1), data, log)
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            if proc.stdout:
-                proc.stdout.close()
+    with log.open("w") as log_file, running(env=env, stderr=log_file) as (_, base):
+        yield Server(base, data, log)
 
 
 def _watch(page, origin: str) -> PageLog:  # type: ignore[no-untyped-def]

@@ -2,71 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests import images
+from tests.servers import clean_env, get, running
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMGSERVER_")}
-    env.update(extra)
-    return env
-
-
-@contextmanager
-def running(*args: str, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """Start `imgserver serve …` on a free port; yield (process, base URL); stop it by PID."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "imgserver", "serve", "--port", "0", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.search(r"listening on (http://[\d.]+:\d+)", line)
-        assert match, f"no listening line: {line!r} {proc.stderr.read() if proc.stderr else ''}"
-        yield proc, match.group(1)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
-
-
-def get(url: str) -> tuple[int, dict[str, str], bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        body = error.read()
-        error.close()
-        return error.code, dict(error.headers), body
+_env = clean_env
 
 
 def children_of(pid: int) -> list[int]:

@@ -11,6 +11,7 @@ import pyvips
 from imgserver.imaging.filters.marks import DECODED
 from imgserver.settings import Settings
 from tests import images
+from tests.images import decode
 from tests.integration.conftest import make_settings
 
 pytestmark = pytest.mark.integration
@@ -71,9 +72,6 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings(root: Path) -> Settings:
     return make_settings(root)
 
-
-def decode(body: bytes) -> pyvips.Image:
-    return pyvips.Image.new_from_buffer(body, "")
 
 
 def px(image: pyvips.Image, x: int, y: int) -> list[float]:

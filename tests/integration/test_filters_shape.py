@@ -13,6 +13,7 @@ import pyvips
 
 from imgserver.settings import Settings
 from tests import images
+from tests.images import alpha_of, colour_of, decode
 from tests.integration.conftest import make_settings
 
 pytestmark = pytest.mark.integration
@@ -60,19 +61,7 @@ def settings(root: Path) -> Settings:
     return make_settings(root)
 
 
-def decode(data: bytes) -> pyvips.Image:
-    return pyvips.Image.new_from_buffer(data, "")
 
-
-def colour_of(image: pyvips.Image) -> pyvips.Image:
-    """The colour bands as float (alpha dropped)."""
-    n = 1 if image.bands < 3 else 3
-    return image.extract_band(0, n=n).cast("float")
-
-
-def alpha_of(image: pyvips.Image) -> pyvips.Image | None:
-    n = 1 if image.bands < 3 else 3
-    return image.extract_band(n) if image.bands > n else None
 
 
 def detail(image: pyvips.Image) -> float:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests import images
-from tests.integration.test_cli import _env, get, running
+from tests.servers import clean_env as _env
+from tests.servers import get, running
 
 pytestmark = pytest.mark.integration
 
