@@ -111,3 +111,13 @@ def alpha_of(image: pyvips.Image) -> pyvips.Image | None:
     """The alpha band, or None."""
     n = 1 if image.bands < 3 else 3
     return image.extract_band(n) if image.bands > n else None
+
+
+def striped_gif(width: int, height: int, frames: int, delay: int = 80) -> bytes:
+    """An animated GIF whose frame i has a red stripe at x = 20·i (frames must differ: the
+    GIF encoder merges identical consecutive ones)."""
+    pages = [scene(width, height).draw_rect([255, 0, 0], i * 20, 0, 15, height, fill=True) for i in range(frames)]
+    strip = pyvips.Image.arrayjoin(pages, across=1).copy()
+    strip.set_type(pyvips.GValue.gint_type, "page-height", height)
+    strip.set_type(pyvips.GValue.array_int_type, "delay", [delay] * frames)
+    return bytes(strip.gifsave_buffer())

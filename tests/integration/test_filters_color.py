@@ -34,12 +34,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     images.write(root, "photo.jpg", images.jpeg(120, 80))
     png("flat.png", (pyvips.Image.black(120, 80, bands=3) + 128).cast("uchar").copy(interpretation="srgb"))
     png("dull.png", (rgb * (40 / 255) + 100).cast("uchar").copy(interpretation="srgb"))  # values 100..140
-    # Distinct frames: the GIF encoder merges identical consecutive ones.
-    pages = [images.scene(120, 80).draw_rect([255, 0, 0], i * 20, 0, 15, 80, fill=True) for i in range(FRAMES)]
-    strip = pyvips.Image.arrayjoin(pages, across=1).copy()
-    strip.set_type(pyvips.GValue.gint_type, "page-height", 80)
-    strip.set_type(pyvips.GValue.array_int_type, "delay", [80] * FRAMES)
-    images.write(root, "anim.gif", bytes(strip.gifsave_buffer()))
+    images.write(root, "anim.gif", images.striped_gif(120, 80, FRAMES))
     return root
 
 

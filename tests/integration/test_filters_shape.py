@@ -47,12 +47,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     png("port.png", images.scene(200, 400))
     png("land_alpha.png", images.scene(400, 200, 4))
     images.write(root, "land.jpg", images.jpeg(400, 200))
-    # Distinct frames: the GIF encoder merges identical consecutive ones.
-    pages = [images.scene(120, 80).draw_rect(RED, i * 20, 0, 15, 80, fill=True) for i in range(FRAMES)]
-    strip = pyvips.Image.arrayjoin(pages, across=1).copy()
-    strip.set_type(pyvips.GValue.gint_type, "page-height", 80)
-    strip.set_type(pyvips.GValue.array_int_type, "delay", [80] * FRAMES)
-    images.write(root, "anim.gif", bytes(strip.gifsave_buffer()))
+    images.write(root, "anim.gif", images.striped_gif(120, 80, FRAMES))
     return root
 
 
