@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tornado.web
 
@@ -22,7 +23,10 @@ from imgserver.sources.base import Loader
 from imgserver.sources.file import FileLoader
 from imgserver.state import AppState, negotiation_settings, render_settings
 from imgserver.storage.base import ResultStore
-from imgserver.storage.objects import FileObjectStore
+from imgserver.storage.objects import FileObjectStore, ObjectStore
+
+if TYPE_CHECKING:
+    from imgserver.s3client import S3Client
 
 access_log = logging.getLogger("imgserver.access")
 
@@ -79,18 +83,48 @@ def make_loader(settings: Settings) -> Loader:
     return FileLoader(settings.file.root)
 
 
-def make_ingestor(settings: Settings, pool: RenderPool, render: RenderSettings) -> Ingestor:
+#: Metadata documents are small; anything bigger in the metadata bucket is not ours.
+MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+
+
+def make_object_stores(settings: Settings, s3_client: S3Client | None = None) -> tuple[ObjectStore, ObjectStore]:
+    """(originals, metadata) for ``storage.kind``: folders below ``storage.root``, or
+    ``s3.originals_bucket`` (under ``s3.prefix``, so the S3 loader serves uploads) and
+    ``s3.metadata_bucket`` through the process's S3 client."""
+    if settings.storage.kind == "s3":
+        from imgserver.storage.s3 import S3ObjectStore
+
+        if s3_client is None:
+            raise RuntimeError("storage.kind = s3 needs the process's S3 client (imgserver.wiring opens it)")
+        s3 = settings.s3
+        max_original = max(settings.limits.max_source_bytes, settings.upload.max_bytes)
+        return (
+            S3ObjectStore(s3_client, s3.originals_bucket, s3.prefix, max_bytes=max_original),
+            S3ObjectStore(s3_client, s3.metadata_bucket, max_bytes=MAX_DOCUMENT_BYTES),
+        )
     root = Path(settings.storage.root)
+    return FileObjectStore(root / "originals"), FileObjectStore(root / "metadata")
+
+
+def make_ingestor(
+    settings: Settings, pool: RenderPool, render: RenderSettings, s3_client: S3Client | None = None
+) -> Ingestor:
     rules = IngestRules(
         limits=render.source_limits,
         min_width=settings.upload.min_width,
         min_height=settings.upload.min_height,
         allow_gps=settings.upload.allow_gps,
     )
-    return Ingestor(FileObjectStore(root / "originals"), FileObjectStore(root / "metadata"), pool, rules)
+    originals, metadata = make_object_stores(settings, s3_client)
+    return Ingestor(originals, metadata, pool, rules)
 
 
-def make_state(settings: Settings, loader: Loader | None = None, store: ResultStore | None = None) -> AppState:
+def make_state(
+    settings: Settings,
+    loader: Loader | None = None,
+    store: ResultStore | None = None,
+    s3_client: S3Client | None = None,
+) -> AppState:
     loader = loader or make_loader(settings)
     state = AppState(
         settings=settings,
@@ -102,7 +136,7 @@ def make_state(settings: Settings, loader: Loader | None = None, store: ResultSt
         store=store,
     )
     if settings.upload.enabled:
-        state.ingestor = make_ingestor(settings, state.pool, state.render)
+        state.ingestor = make_ingestor(settings, state.pool, state.render, s3_client)
     return state
 
 

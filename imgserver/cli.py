@@ -1,4 +1,4 @@
-"""``imgserver serve|sign|config|samples`` (also ``python -m imgserver``).
+"""``imgserver serve|sign|config|samples|ingest|worker`` (also ``python -m imgserver``).
 
 Exit codes: 0 ok, 1 runtime failure (e.g. libvips too old, port in use), 2 invalid
 settings or usage.
@@ -26,15 +26,16 @@ from imgserver.settings import (
     describe,
     effective_threads,
     load_settings,
-    serving_problems,
 )
 
 log = logging.getLogger("imgserver")
 
 
-def _settings(args: argparse.Namespace, overrides: dict[tuple[str, str], Any] | None = None) -> Settings:
+def _settings(
+    args: argparse.Namespace, overrides: dict[tuple[str, str], Any] | None = None, serving: bool = True
+) -> Settings:
     config = args.config or os.environ.get("IMGSERVER_CONFIG") or None
-    return load_settings(config, overrides=overrides)
+    return load_settings(config, overrides=overrides, serving=serving)
 
 
 def _prefork(processes: int) -> int | None:
@@ -125,8 +126,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.processes is not None:
         overrides[("server", "processes")] = args.processes
     settings = _settings(args, overrides)
-    if problems := serving_problems(settings):
-        raise SettingsError(problems)
     from imgserver.logs import configure_logging
 
     configure_logging(settings.log.format, settings.log.level)
@@ -189,23 +188,78 @@ def cmd_samples(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
-    from imgserver.app import make_ingestor
-    from imgserver.bulk import import_files
+def _ingest_pool(settings: Settings) -> Any:
     from imgserver.imaging.setup import configure
     from imgserver.pool import RenderPool
-    from imgserver.state import render_settings
 
-    settings = _settings(args)
     configure(settings.imaging.vips_concurrency, settings.formats.allow_svg)
-    pool = RenderPool(effective_threads(settings), queue_size=10_000, queue_timeout=3600)
-    ingestor = make_ingestor(settings, pool, render_settings(settings))
-    summary = asyncio.run(import_files(ingestor, args.paths, args.uploader, args.jobs))
-    pool.shutdown()
+    return RenderPool(effective_threads(settings), queue_size=10_000, queue_timeout=3600)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from imgserver.bulk import Summary, import_files
+    from imgserver.wiring import open_ingestor
+
+    settings = _settings(args, serving=False)
+    pool = _ingest_pool(settings)
+
+    async def run() -> Summary:
+        ingestor, close = await open_ingestor(settings, pool)
+        try:
+            return await import_files(ingestor, args.paths, args.uploader, args.jobs)
+        finally:
+            await close()
+
+    try:
+        summary = asyncio.run(run())
+    finally:
+        pool.shutdown()
     print(f"done {len(summary.done)}, already present {len(summary.skipped)}, failed {len(summary.failed)}")
     for path, reason in summary.failed:
         print(f"  failed: {path}: {reason}")
     return 1 if summary.failed else 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from imgserver.events import EventProcessor
+    from imgserver.wiring import open_ingestor
+    from imgserver.worker import run_worker, worker_problems
+
+    settings = _settings(args, serving=False)
+    problems = worker_problems(settings)
+    if problems:
+        raise SettingsError(problems)
+    # A SIGTERM before the event loop's own handlers is remembered, not fatal.
+    early: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: early.append(signum))
+    pool = _ingest_pool(settings)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+
+        def request_stop(signum: int) -> None:
+            log.info("%s: finishing the current batch, then exiting", signal.Signals(signum).name)
+            stop.set()
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, request_stop, sig)
+        if early:
+            request_stop(early[0])
+        ingestor, close = await open_ingestor(settings, pool)
+        try:
+            s3 = settings.s3
+            processor = EventProcessor(ingestor, s3.originals_bucket, s3.prefix, settings.limits.max_source_bytes)
+            await run_worker(settings, processor, stop)
+        finally:
+            await close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        pool.shutdown()
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--jobs", type=int, default=4, help="files imported at once")
     ingest.add_argument("--uploader", default="bulk-import", help="recorded as the uploader")
     ingest.set_defaults(func=cmd_ingest)
+
+    worker = with_config(sub.add_parser("worker", help="ingest the originals bucket's S3 events from SQS"))
+    worker.set_defaults(func=cmd_worker)
 
     samples = sub.add_parser("samples", help="write the bundled sample images into a folder")
     samples.add_argument("folder")

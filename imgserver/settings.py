@@ -186,10 +186,31 @@ class UploadSettings:
 
 @dataclass(frozen=True)
 class StorageSettings:
-    #: Where uploads and metadata documents go: ``file``.
+    #: Where uploads and metadata documents go: ``file`` (below ``root``) or ``s3``
+    #: (originals in ``s3.originals_bucket`` under ``s3.prefix``, documents in ``s3.metadata_bucket``).
     kind: str = "file"
     #: file: originals in <root>/originals, metadata in <root>/metadata.
     root: str = "data"
+
+
+# --- issue 5: the S3-event worker (imgserver worker) ---
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    #: The SQS queue receiving the originals bucket's ObjectCreated/ObjectRemoved notifications.
+    queue_url: str = ""
+    #: Empty = AWS's SQS endpoint for ``s3.region``; set for an SQS-compatible server.
+    endpoint_url: str = ""
+    #: Long-poll wait of one receive, 0..20 seconds.
+    wait_seconds: int = 20
+    #: Messages per receive, 1..10.
+    batch_size: int = 10
+    #: Seconds a received message stays hidden while it is processed (a failed one reappears
+    #: after it); 0 = the queue's own setting.
+    visibility_timeout: int = 120
+    #: The queue's redrive ``maxReceiveCount``: a message failing this often goes to the DLQ.
+    max_receives: int = 5
 
 
 @dataclass(frozen=True)
@@ -214,6 +235,7 @@ class Settings:
     filters: FiltersSettings = field(default_factory=FiltersSettings)
     upload: UploadSettings = field(default_factory=UploadSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
@@ -223,6 +245,7 @@ _SECTIONS = tuple(_SECTION_TYPES)
 _PATH_SETTINGS = {("file", "root"), ("storage", "root"), ("result_cache", "root")}
 _LOADER_KINDS = ("file", "s3", "http")
 _RESULT_CACHE_KINDS = ("none", "file", "s3")
+_STORAGE_KINDS = ("file", "s3")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -276,8 +299,10 @@ def _convert(value: Any, kind: Any, from_env: bool) -> Any:
     raise TypeError(f"unsupported setting type {kind!r}")  # a bug in this module
 
 
-def _check(settings: Settings) -> list[str]:
-    """Cross-field and range checks on an otherwise well-typed Settings."""
+def _check(settings: Settings, serving: bool = True) -> list[str]:
+    """Cross-field and range checks on an otherwise well-typed Settings. ``serving`` False
+    (ingest, worker, Lambda) skips what only the image server needs: signing keys and the
+    file loader's folder."""
     problems: list[str] = []
     s = settings
 
@@ -292,8 +317,10 @@ def _check(settings: Settings) -> list[str]:
     positive("server", "shutdown_timeout", s.server.shutdown_timeout, allow_zero=True)
     if s.loader.kind not in _LOADER_KINDS:
         problems.append(f"loader.kind: must be one of {', '.join(_LOADER_KINDS)} (got {s.loader.kind!r})")
-    if s.loader.kind == "file" and not Path(s.file.root).is_dir():
+    if serving and s.loader.kind == "file" and not Path(s.file.root).is_dir():
         problems.append(f"file.root: {s.file.root!r} is not a folder")
+    if serving and not s.security.allow_unsafe and not s.security.keys:
+        problems.append("security.keys: empty while allow_unsafe is false, so no URL could be served")
     if any(not k for k in s.security.keys):
         problems.append("security.keys: keys must not be empty strings")
     for name in (
@@ -329,8 +356,7 @@ def _check(settings: Settings) -> list[str]:
     positive("upload", "max_bytes", s.upload.max_bytes)
     positive("upload", "min_width", s.upload.min_width)
     positive("upload", "min_height", s.upload.min_height)
-    if s.storage.kind not in ("file",):
-        problems.append(f"storage.kind: must be file (got {s.storage.kind!r})")
+    problems.extend(_check_storage(s))
     positive("filters", "mark_cache_entries", s.filters.mark_cache_entries, allow_zero=True)
     positive("filters", "mark_cache_bytes", s.filters.mark_cache_bytes, allow_zero=True)
     if s.log.format not in ("text", "json"):
@@ -388,11 +414,30 @@ def _check_remote(s: Settings) -> list[str]:
     return problems
 
 
-def serving_problems(settings: Settings) -> list[str]:
-    """What stops ``imgserver serve`` in particular (the worker and Lambda need no keys)."""
-    if not settings.security.allow_unsafe and not settings.security.keys:
-        return ["security.keys: empty while allow_unsafe is false, so no URL could be served"]
-    return []
+def _check_storage(s: Settings) -> list[str]:
+    """Checks of the storage and worker sections (issue 5)."""
+    problems: list[str] = []
+    if s.storage.kind not in _STORAGE_KINDS:
+        problems.append(f"storage.kind: must be one of {', '.join(_STORAGE_KINDS)} (got {s.storage.kind!r})")
+    if s.storage.kind == "s3":
+        if not s.s3.originals_bucket:
+            problems.append("s3.originals_bucket: required when storage.kind is s3")
+        if not s.s3.metadata_bucket:
+            problems.append("s3.metadata_bucket: required when storage.kind is s3")
+        elif s.s3.metadata_bucket in (s.s3.originals_bucket, s.s3.results_bucket):
+            # Documents in the originals bucket would raise events of their own; in the
+            # results bucket its expiry rules would delete them.
+            problems.append("s3.metadata_bucket: must differ from s3.originals_bucket and s3.results_bucket")
+    w = s.worker
+    if not 0 <= w.wait_seconds <= 20:
+        problems.append(f"worker.wait_seconds: must be 0..20 (got {w.wait_seconds})")
+    if not 1 <= w.batch_size <= 10:
+        problems.append(f"worker.batch_size: must be 1..10 (got {w.batch_size})")
+    if not 0 <= w.visibility_timeout <= 43200:
+        problems.append(f"worker.visibility_timeout: must be 0..43200 (got {w.visibility_timeout})")
+    if not 1 <= w.max_receives <= 1000:
+        problems.append(f"worker.max_receives: must be 1..1000 (got {w.max_receives})")
+    return problems
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[tuple[str, str], str]:
@@ -417,9 +462,11 @@ def load_settings(
     path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[tuple[str, str], Any] | None = None,
+    serving: bool = True,
 ) -> Settings:
     """Build Settings from defaults, then the TOML file at ``path``, then ``environ``, then
-    ``overrides`` (command-line flags). Raises :class:`SettingsError` listing every problem."""
+    ``overrides`` (command-line flags). Raises :class:`SettingsError` listing every problem.
+    ``serving`` False is for processes that never serve images (see ``_check``)."""
     environ = os.environ if environ is None else environ
     problems: list[str] = []
     raw: dict[str, dict[str, tuple[Any, bool, Path | None]]] = {}
@@ -471,7 +518,7 @@ def load_settings(
         built[section] = cls(**kwargs)
 
     settings = Settings(**built)
-    problems.extend(_check(settings))
+    problems.extend(_check(settings, serving))
     if problems:
         raise SettingsError(problems)
     return settings
@@ -500,5 +547,4 @@ __all__ = [
     "describe",
     "effective_threads",
     "load_settings",
-    "serving_problems",
 ]

@@ -1,19 +1,23 @@
-"""Opening and closing what a serving process holds: loader, result cache, S3 client.
+"""Opening and closing what a process holds: loader, result cache, object stores, S3 client.
 
 The S3 client is created here once per process (after the pre-fork, so no connection is
-shared between processes) and closed at shut-down; the loader and the S3 result cache
-share it.
+shared between processes) and closed at shut-down; the loader, the S3 result cache and the
+S3 object stores of ingest share it.
 """
 
 from __future__ import annotations
 
-from imgserver.app import make_state
+from collections.abc import Awaitable, Callable
+
+from imgserver.app import make_ingestor, make_state
+from imgserver.ingest import Ingestor
+from imgserver.pool import RenderPool
 from imgserver.results import drain
 from imgserver.s3client import S3Handle, open_s3
 from imgserver.settings import Settings
 from imgserver.sources.base import Loader
 from imgserver.sources.file import FileLoader
-from imgserver.state import AppState
+from imgserver.state import AppState, render_settings
 from imgserver.storage.base import ResultStore
 from imgserver.storage.fs import FileResultStore
 
@@ -22,7 +26,8 @@ async def open_state(settings: Settings) -> AppState:
     """The AppState for ``settings``, with every connection it needs opened. Raises
     RuntimeError for start-up faults (e.g. no AWS credentials)."""
     handle: S3Handle | None = None
-    if settings.loader.kind == "s3" or settings.result_cache.kind == "s3":
+    s3_stores = settings.upload.enabled and settings.storage.kind == "s3"
+    if settings.loader.kind == "s3" or settings.result_cache.kind == "s3" or s3_stores:
         handle = await open_s3(settings.s3)
     loader: Loader
     if settings.loader.kind == "s3":
@@ -45,13 +50,28 @@ async def open_state(settings: Settings) -> AppState:
 
         assert handle is not None
         store = S3ResultStore(handle.client, settings.s3.results_bucket, cache.ttl)
-    state = make_state(settings, loader=loader, store=store)
+    state = make_state(settings, loader=loader, store=store, s3_client=handle.client if handle else None)
     state.closers.append(loader.close)
     if store is not None:
         state.closers.append(store.close)
     if handle is not None:
         state.closers.append(handle.close)
     return state
+
+
+async def open_ingestor(settings: Settings, pool: RenderPool) -> tuple[Ingestor, Callable[[], Awaitable[None]]]:
+    """The Ingestor of a process that only ingests (bulk import, worker, Lambda) and the
+    function closing what it opened (the S3 client for ``storage.kind = s3``; the pool stays
+    the caller's). Raises RuntimeError when no AWS credentials are found."""
+    if settings.storage.kind != "s3":
+        ingestor = make_ingestor(settings, pool, render_settings(settings))
+
+        async def nothing() -> None:
+            return None
+
+        return ingestor, nothing
+    handle = await open_s3(settings.s3)
+    return make_ingestor(settings, pool, render_settings(settings), handle.client), handle.close
 
 
 async def close_state(state: AppState, grace: float = 5.0) -> None:

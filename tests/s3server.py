@@ -28,10 +28,14 @@ RESULTS = "results"
 READONLY_RESULTS = "readonly-results"
 #: A bucket the imgserver identity has no right to at all (least-privilege checks).
 OTHER = "other"
+#: Metadata documents of the upload API on S3 stores.
+METADATA = "metadata"
 
 ADMIN = ("AKIDADMIN0000000", "admin-secret-0000000000000000000000000")
 #: The identity imgserver runs with: exactly the README's least-privilege policy.
 IMGSERVER = ("AKIDIMGSERVER000", "imgserver-secret-00000000000000000000")
+#: The upload API's identity: the README's upload policy (originals, metadata, results).
+UPLOADER = ("AKIDUPLOADER0000", "uploader-secret-000000000000000000000")
 #: Valid credentials that may do nothing (AccessDenied tests).
 NOBODY = ("AKIDNOBODY000000", "nobody-secret-000000000000000000000000")
 
@@ -54,6 +58,11 @@ IDENTITIES = {
                 f"Read:{READONLY_RESULTS}",
                 f"List:{READONLY_RESULTS}",
             ],
+        },
+        {
+            "name": "uploader",
+            "credentials": [{"accessKey": UPLOADER[0], "secretKey": UPLOADER[1]}],
+            "actions": [f"{a}:{b}" for b in (ORIGINALS, METADATA, RESULTS) for a in ("Read", "Write", "List")],
         },
         {
             "name": "nobody",

@@ -141,7 +141,7 @@ class ImageApiHandler(ApiHandler):
         self.finish(data)
 
     async def delete(self, key: str) -> None:
-        if await self.ingestor.existing(key) is None and await self.ingestor.originals.get(key) is None:
+        if await self.ingestor.existing(key) is None and not await self.ingestor.originals.exists(key):
             raise NotFound("no such image")
         await self.ingestor.remove(key)
         if self.state.store is not None:

@@ -29,6 +29,10 @@ class ObjectStore(Protocol):
 
     async def get(self, name: str) -> bytes | None: ...
 
+    async def exists(self, name: str) -> bool:
+        """Whether ``name`` is stored now, without reading it."""
+        ...
+
     async def put(self, name: str, data: bytes, content_type: str) -> None: ...
 
     async def delete(self, name: str) -> None:
@@ -121,6 +125,9 @@ class FileObjectStore:
 
     async def get(self, name: str) -> bytes | None:
         return await asyncio.to_thread(self._get, name)
+
+    async def exists(self, name: str) -> bool:
+        return await asyncio.to_thread(self._path(name).is_file)
 
     async def put(self, name: str, data: bytes, content_type: str) -> None:
         await asyncio.to_thread(self._put, name, data)

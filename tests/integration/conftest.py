@@ -18,6 +18,7 @@ from imgserver.settings import Settings, load_settings
 from imgserver.state import AppState
 from imgserver.wiring import close_state, open_state
 from tests import images, s3server
+from tests.motoserver import MotoServer
 from tests.s3server import SeaweedServer
 
 TEST_KEY = "test-signing-key"
@@ -121,7 +122,9 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]
     server = SeaweedServer(tmp_path_factory.mktemp("seaweed"))
     server.start()
     try:
-        server.create_buckets(s3server.ORIGINALS, s3server.RESULTS, s3server.READONLY_RESULTS, s3server.OTHER)
+        server.create_buckets(
+            s3server.ORIGINALS, s3server.RESULTS, s3server.READONLY_RESULTS, s3server.OTHER, s3server.METADATA
+        )
         for key, body in s3_originals().items():
             server.put(s3server.ORIGINALS, key, body)
         server.put(s3server.OTHER, "secret.jpg", images.jpeg(20, 20))
@@ -178,3 +181,16 @@ def open_test_state(io_loop: tornado.ioloop.IOLoop, settings: Settings) -> AppSt
 
 def close_test_state(io_loop: tornado.ioloop.IOLoop, state: AppState) -> None:
     io_loop.run_sync(lambda: close_state(state))
+
+
+# --- issue 5: moto's standalone server (S3 + SQS, bucket notifications) for the event worker ---
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

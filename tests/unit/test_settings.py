@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imgserver.settings import Settings, SettingsError, describe, load_settings, serving_problems
+from imgserver.settings import Settings, SettingsError, describe, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -17,10 +17,11 @@ def base_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_defaults_refuse_to_serve_nothing(tmp_path: Path) -> None:
-    settings = load_settings(None, environ={"IMGSERVER_FILE_ROOT": str(tmp_path)})
-    assert any("security.keys" in p for p in serving_problems(settings))
-    signed = load_settings(None, environ={"IMGSERVER_FILE_ROOT": str(tmp_path), "IMGSERVER_SECURITY_KEYS": "k"})
-    assert serving_problems(signed) == []
+    with pytest.raises(SettingsError) as info:
+        load_settings(None, environ={"IMGSERVER_FILE_ROOT": str(tmp_path)})
+    assert any("security.keys" in p for p in info.value.problems)
+    # Processes that never serve images (worker, Lambda, bulk import) need no signing key.
+    load_settings(None, environ={"IMGSERVER_FILE_ROOT": str(tmp_path)}, serving=False)
 
 
 @pytest.mark.parametrize(
@@ -79,9 +80,10 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "file.root:",
         "IMGSERVER_LIMITS_MAX_FRAMES: expected an integer",
         "IMGSERVER_WHAT: unknown setting",
+        "security.keys: empty while allow_unsafe is false",
     ):
         assert expected in text, text
-    assert len(info.value.problems) == 7
+    assert len(info.value.problems) == 8
 
 
 def test_bad_toml_is_one_clear_problem(tmp_path: Path) -> None:
@@ -122,3 +124,49 @@ def test_readme_documents_every_setting() -> None:
             env = f"`IMGSERVER_{section_name.upper()}_{field.name.upper()}`"
             assert dotted in readme, dotted
             assert env in readme, env
+
+
+def test_s3_storage_and_worker_checks(tmp_path: Path) -> None:
+    env = base_env(tmp_path) | {
+        "IMGSERVER_STORAGE_KIND": "s3",
+        "IMGSERVER_WORKER_WAIT_SECONDS": "21",
+        "IMGSERVER_WORKER_BATCH_SIZE": "11",
+        "IMGSERVER_WORKER_VISIBILITY_TIMEOUT": "-1",
+        "IMGSERVER_WORKER_MAX_RECEIVES": "0",
+    }
+    with pytest.raises(SettingsError) as info:
+        load_settings(None, environ=env)
+    text = str(info.value)
+    for expected in (
+        "s3.originals_bucket: required when storage.kind is s3",
+        "s3.metadata_bucket: required when storage.kind is s3",
+        "worker.wait_seconds: must be 0..20",
+        "worker.batch_size: must be 1..10",
+        "worker.visibility_timeout: must be 0..43200",
+        "worker.max_receives: must be 1..1000",
+    ):
+        assert expected in text, text
+    same = base_env(tmp_path) | {
+        "IMGSERVER_STORAGE_KIND": "s3",
+        "IMGSERVER_S3_ORIGINALS_BUCKET": "b",
+        "IMGSERVER_S3_METADATA_BUCKET": "b",
+    }
+    with pytest.raises(SettingsError, match=r"s3\.metadata_bucket: must differ"):
+        load_settings(None, environ=same)
+    with pytest.raises(SettingsError, match=r"storage\.kind: must be one of file, s3"):
+        load_settings(None, environ=base_env(tmp_path) | {"IMGSERVER_STORAGE_KIND": "ftp"})
+
+
+def test_processes_that_never_serve_need_no_signing_key() -> None:
+    env = {
+        "IMGSERVER_STORAGE_KIND": "s3",
+        "IMGSERVER_S3_ORIGINALS_BUCKET": "originals",
+        "IMGSERVER_S3_METADATA_BUCKET": "metadata",
+        "IMGSERVER_WORKER_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/events",
+        "IMGSERVER_FILE_ROOT": "/nonexistent/folder",
+    }
+    with pytest.raises(SettingsError):
+        load_settings(None, environ=env)  # serving: keys and file.root are required
+    settings = load_settings(None, environ=env, serving=False)
+    assert settings.worker.queue_url.endswith("/events")
+    assert (settings.worker.wait_seconds, settings.worker.batch_size, settings.worker.max_receives) == (20, 10, 5)
