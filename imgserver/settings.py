@@ -123,6 +123,9 @@ class HttpSettings:
     cache_max_age: int = 86400
     #: ``max-age`` sent with 4xx answers so a CDN does not hammer the origin; 0 = no header.
     error_max_age: int = 60
+    #: Origins allowed to read images and /meta cross-origin (CORS); empty = CORS off;
+    #: ``*`` = any origin (images are public anyway).
+    cors_origins: tuple[str, ...] = ()
 
 
 # --- issue 4: S3, result cache, HTTP loader (kept together for an easy merge) ---
@@ -363,6 +366,9 @@ def _check(settings: Settings, serving: bool = True) -> list[str]:
         problems.append(f"log.format: must be text or json (got {s.log.format!r})")
     if s.log.level.lower() not in ("debug", "info", "warning", "error"):
         problems.append(f"log.level: must be debug, info, warning or error (got {s.log.level!r})")
+    for origin in s.http.cors_origins:
+        if origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d+)?", origin):
+            problems.append(f"http.cors_origins: {origin!r} must be * or scheme://host[:port]")
     positive("http", "cache_max_age", s.http.cache_max_age, allow_zero=True)
     positive("http", "error_max_age", s.http.error_max_age, allow_zero=True)
     problems.extend(_check_remote(s))

@@ -71,6 +71,25 @@ class ImageHandler(BaseHandler):
     async def head(self, path: str) -> None:
         await self.get(path)
 
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        origins = self.state.settings.http.cors_origins
+        if origins:
+            # CORS only when configured, for an allow-list; the answer depends on Origin.
+            self.set_header("Vary", "Origin")
+            origin = self.request.headers.get("Origin")
+            if origin and ("*" in origins or origin in origins):
+                self.set_header("Access-Control-Allow-Origin", "*" if "*" in origins else origin)
+                self.set_header("Access-Control-Expose-Headers", "ETag, Content-Length, X-Request-Id")
+
+    def options(self, path: str) -> None:
+        """CORS preflight (only meaningful when ``http.cors_origins`` is set)."""
+        if self.state.settings.http.cors_origins:
+            self.set_header("Access-Control-Allow-Methods", "GET, HEAD")
+            self.set_header("Access-Control-Max-Age", "86400")
+        self.set_status(204)
+        self.finish()
+
     def _cache_control(self, parsed: ParsedUrl) -> str:
         """``max_age(n)`` overrides the setting; 0 means the answer must not be reused."""
         call = parsed.filter("max_age")
@@ -84,7 +103,7 @@ class ImageHandler(BaseHandler):
         # Accept, so every response (304s included) says so.
         accepted: tuple[OutputFormat, ...] = ()
         if negotiable(parsed, state.negotiation):
-            self.set_header("Vary", "Accept")
+            self.add_header("Vary", "Accept")
             accepted = accepted_formats(self.request.headers.get("Accept"), state.negotiation)
         policy = FormatPolicy(accepted, state.settings.formats.auto_png_to_jpg)
 

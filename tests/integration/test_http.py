@@ -309,3 +309,29 @@ async def test_one_access_log_line_per_request(fetch, caplog) -> None:
     assert len(lines) == 2
     assert lines[0].startswith("200 GET /unsafe/50x50/land.jpg") and "render=" in lines[0] and "load=" in lines[0]
     assert lines[1].startswith("404 GET /unsafe/nosuch.jpg")
+
+
+class TestCors:
+    @pytest.fixture
+    def settings(self, image_root):  # type: ignore[no-untyped-def]
+        from tests.integration.conftest import make_settings
+
+        return make_settings(image_root, http__cors_origins=["https://www.example.org"])
+
+    @pytest.mark.gen_test
+    async def test_allow_list(self, fetch) -> None:
+        allowed = await fetch("/unsafe/50x50/land.jpg", headers={"Origin": "https://www.example.org"})
+        assert allowed.headers["Access-Control-Allow-Origin"] == "https://www.example.org"
+        assert "Origin" in allowed.headers["Vary"]
+        other = await fetch("/unsafe/50x50/land.jpg", headers={"Origin": "https://evil.example"})
+        assert "Access-Control-Allow-Origin" not in other.headers
+        preflight = await fetch("/unsafe/50x50/land.jpg", method="OPTIONS", headers={"Origin": "https://www.example.org"})
+        assert preflight.code == 204
+        assert preflight.headers["Access-Control-Allow-Methods"] == "GET, HEAD"
+
+
+@pytest.mark.gen_test
+async def test_cors_is_off_by_default(fetch) -> None:
+    response = await fetch("/unsafe/50x50/land.jpg", headers={"Origin": "https://www.example.org"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert "Origin" not in response.headers.get("Vary", "")
