@@ -44,5 +44,9 @@ unit: setup
 integration: setup
 	$(BIN)/pytest tests/integration
 
+# Side-by-side with Thumbor 7.8 (installed into bench/.thumbor-venv); results in bench/results/.
+bench: setup
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache test-artifacts
