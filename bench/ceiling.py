@@ -78,13 +78,16 @@ def vips_op(path: str, data: bytes, encode: Any) -> Any:
                 Q=quality or 80, optimize_coding=True, interlace=encode.jpeg_progressive, keep=NONE
             ))
         if out == "png":
-            return bytes(image.pngsave_buffer(compression=encode.png_compression, keep=NONE))
+            png_filter = getattr(encode, "png_filter", None)
+            if png_filter is None:
+                return bytes(image.pngsave_buffer(compression=encode.png_compression, keep=NONE))
+            return bytes(image.pngsave_buffer(compression=encode.png_compression, filter=png_filter, keep=NONE))
         if out == "webp":
             return bytes(image.webpsave_buffer(Q=quality or 80, keep=NONE))
         effort = getattr(encode, "gif_effort", None)
         if effort is None:
             return bytes(image.gifsave_buffer(keep=NONE))
-        return bytes(image.gifsave_buffer(effort=effort, keep=NONE))
+        return bytes(image.gifsave_buffer(effort=effort, reuse=path.endswith(".gif"), keep=NONE))
 
     return run
 

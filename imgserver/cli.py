@@ -111,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides[("server", "processes")] = args.processes
     settings = _settings(args, overrides)
 
-    from imgserver.imaging.setup import configure, libvips_version
+    from imgserver.imaging.setup import configure, libvips_version, set_malloc_arenas
 
     version = ".".join(map(str, libvips_version()))
     processes = settings.server.processes or (os.cpu_count() or 1)
@@ -132,6 +132,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if other != index:
                 for sock in group:
                     sock.close()
+    set_malloc_arenas(settings.imaging.malloc_arenas)
     configure(settings.imaging.vips_concurrency, settings.formats.allow_svg)
     asyncio.run(_serve(settings, listeners[index]))
     return 0

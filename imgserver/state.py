@@ -48,6 +48,8 @@ def render_settings(settings: Settings) -> RenderSettings:
             jpeg_progressive=formats.jpeg_progressive,
             png_compression=formats.png_compression,
             avif_effort=formats.avif_effort,
+            gif_effort=formats.gif_effort,
+            png_filter=formats.png_filter,
         ),
         respect_orientation=imaging.respect_orientation,
     )

@@ -87,6 +87,15 @@ class ImageHandler(BaseHandler):
             accepted = accepted_formats(self.request.headers.get("Accept"), state.negotiation)
         policy = FormatPolicy(accepted, state.settings.formats.auto_png_to_jpg)
 
+        # The load happens inside the admission: a request waiting for a render thread holds
+        # no source bytes, so memory stays flat however many clients queue.
+        async with state.pool.admit():
+            await self._load_and_render(parsed, accepted, policy)
+
+    async def _load_and_render(
+        self, parsed: ParsedUrl, accepted: tuple[OutputFormat, ...], policy: FormatPolicy
+    ) -> None:
+        state = self.state
         max_bytes = state.settings.limits.max_source_bytes
         started = time.perf_counter()
         source = await state.loader.load(parsed.image, max_bytes)
