@@ -65,7 +65,10 @@ def ensure_thumbor() -> Path:
     say(f"installing Thumbor {THUMBOR_VERSION} into {THUMBOR_VENV.relative_to(ROOT)}")
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(THUMBOR_VENV)], check=True)
     pip = [str(THUMBOR_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, f"thumbor=={THUMBOR_VERSION}"], check=True)
+    done = subprocess.run([*pip, f"thumbor=={THUMBOR_VERSION}"], capture_output=True, text=True)
+    if done.returncode != 0:
+        print(done.stdout + done.stderr, file=sys.stderr)
+        raise RuntimeError(f"pip could not install thumbor=={THUMBOR_VERSION}")
     stamp.write_text("ok\n")
     return exe
 
@@ -135,16 +138,20 @@ class Server:
                         frontier.append(kid)
         return sorted(found)
 
-    def rss_mb(self) -> float:
-        total = 0
+    def memory_mb(self) -> tuple[float, float]:
+        """(RSS, PSS) summed over the server's processes. RSS counts pages shared between
+        forked processes once per process; PSS divides them among their sharers."""
+        rss = pss = 0
         for pid in self.pids():
             try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
             except OSError:
                 continue
-        return total / 1024.0
+        return rss / 1024.0, pss / 1024.0
 
     def cpu_seconds(self) -> float:
         total = 0
@@ -251,13 +258,18 @@ class RssMonitor:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.peak = 0.0
+        self.peak_pss = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.server.rss_mb())
+            self._sample()
             self._stop.wait(0.25)
+
+    def _sample(self) -> None:
+        rss, pss = self.server.memory_mb()
+        self.peak, self.peak_pss = max(self.peak, rss), max(self.peak_pss, pss)
 
     def __enter__(self) -> RssMonitor:
         self._thread.start()
@@ -266,7 +278,7 @@ class RssMonitor:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self.server.rss_mb())
+        self._sample()
 
 
 # --------------------------------------------------------------------------- checks
@@ -414,7 +426,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per load run")
     parser.add_argument("--concurrency", default="8,32")
     parser.add_argument("--scenarios", default="", help="comma-separated names (default: all)")
-    parser.add_argument("--ceiling-seconds", type=float, default=3.0)
+    parser.add_argument("--ceiling-seconds", type=float, default=2.0)
     parser.add_argument("--no-ceiling", action="store_true")
     parser.add_argument("--thumbor-gifsicle", action="store_true", help="Thumbor's gifsicle engine for GIFs")
     parser.add_argument("--python-loadgen", action="store_true", help="do not use wrk")
@@ -476,14 +488,18 @@ def main() -> int:
                             other.wait_idle()
                         for _ in range(2):
                             fetch(url)  # warm-up
+                        cpu_before = server.cpu_seconds()
                         with RssMonitor(server) as rss:
                             result = loadgen.run(url, level, args.duration, use_wrk)
                         result["rss_mb"] = rss.peak
+                        result["pss_mb"] = rss.peak_pss
+                        # CPU per request: independent of how much of the machine the server got.
+                        result["cpu_ms"] = 1000 * (server.cpu_seconds() - cpu_before) / max(result.get("requests", 0), 1)
                         runs.setdefault((sc.name, level, server.name), []).append(result)
                         say(
                             f"round {rnd + 1} {sc.name} c={level} {server.name}: {result['rps']:.1f} req/s "
                             f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms "
-                            f"errors {result['errors']:.0f} rss {rss.peak:.0f} MB"
+                            f"errors {result['errors']:.0f} rss {rss.peak:.0f} MB pss {rss.peak_pss:.0f} MB cpu {result['cpu_ms']:.1f} ms/req"
                         )
                 if not args.no_ceiling:
                     # In the same round as the servers, so slow drifts in the machine's load hit both.
@@ -536,14 +552,14 @@ def summarise(
         f"{args.rounds} alternating rounds of {args.duration:g} s per server, scenario and concurrency; medians.",
         "",
         "| scenario | c | Thumbor req/s | imgserver req/s | ratio | p50 ms T / i | p99 ms T / i | errors T / i "
-        "| output bytes T / i | peak RSS MB T / i | share of ceiling |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| output bytes T / i | peak RSS (PSS) MB T / i | CPU ms/req T / i | share of ceiling |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows: list[dict[str, Any]] = []
     ratios8: list[float] = []
     for sc in scenarios:
         if sc.kind is not None:
-            lines.append(f"| {sc.name} | – | – | – | – | – | – | – | – | – | {special.get(sc.name, '')} |")
+            lines.append(f"| {sc.name} | – | – | – | – | – | – | – | – | – | – | {special.get(sc.name, '')} |")
             rows.append({"scenario": sc.name, "status": special.get(sc.name, "")})
             continue
         note = paths[sc.name]["note"]
@@ -568,8 +584,10 @@ def summarise(
                 "bytes": (out_t, out_i),
                 "rss_peak": (max((r["rss_mb"] for r in t), default=float("nan")), max((r["rss_mb"] for r in i), default=float("nan"))),
                 "rss_rounds": ([r["rss_mb"] for r in t], [r["rss_mb"] for r in i]),
+                "pss_peak": (max((r["pss_mb"] for r in t), default=float("nan")), max((r["pss_mb"] for r in i), default=float("nan"))),
                 "ceiling": ceilings.get(sc.name, {}), "share": share,
                 "rps_rounds": ([r["rps"] for r in t], [r["rps"] for r in i]),
+                "cpu_ms": (med(t, "cpu_ms"), med(i, "cpu_ms")),
             }
             rows.append(row)
             if level == levels[0] and not math.isnan(ratio):
@@ -579,7 +597,8 @@ def summarise(
                 f"| {label} | {level} | {fmt(t_rps)} | {fmt(i_rps)} | **{fmt(ratio, 2)}×** "
                 f"| {fmt(row['p50'][0])} / {fmt(row['p50'][1])} | {fmt(row['p99'][0])} / {fmt(row['p99'][1])} "
                 f"| {row['errors'][0]:.0f} / {row['errors'][1]:.0f} | {out_t} / {out_i} "
-                f"| {fmt(row['rss_peak'][0], 0)} / {fmt(row['rss_peak'][1], 0)} "
+                f"| {fmt(row['rss_peak'][0], 0)} ({fmt(row['pss_peak'][0], 0)}) / {fmt(row['rss_peak'][1], 0)} ({fmt(row['pss_peak'][1], 0)}) "
+                f"| {fmt(row['cpu_ms'][0])} / {fmt(row['cpu_ms'][1])} "
                 f"| {'' if math.isnan(share) else f'{100 * share:.0f}% of {ceil:.1f}/s'} |"
             )
     geo = math.exp(statistics.fmean(math.log(r) for r in ratios8)) if ratios8 else float("nan")

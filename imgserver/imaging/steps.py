@@ -20,9 +20,14 @@ from imgserver.errors import Unprocessable
 from imgserver.imaging.encode import EncodeSettings, encode
 from imgserver.imaging.filters import FilterContext, apply_filters
 from imgserver.imaging.probe import SourceLimits, probe
+from imgserver.imaging.setup import trim_memory
 from imgserver.plan.build import DEFAULT_POLICY, FormatPolicy, PlanLimits, Qualities, build_plan
 from imgserver.plan.model import Box, FocalPoint, Plan, SourceFacts
 from imgserver.url.grammar import ParsedUrl, Trim
+
+#: Sources at least this large (decoded bytes) hand their freed heap back to the OS after
+#: rendering, so a burst of big images does not leave every process at its high-water mark.
+TRIM_AFTER_BYTES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -251,6 +256,9 @@ def render(
         # Errors surface while pixels are pulled through the pipeline: the source's data
         # is corrupt or truncated (the header was already read fine).
         raise Unprocessable("source image cannot be decoded") from None
+    finally:
+        if facts.width * facts.height * facts.frames * (4 if facts.has_alpha else 3) >= TRIM_AFTER_BYTES:
+            trim_memory()
     return Rendered(body, plan.output.mime, plan)
 
 
