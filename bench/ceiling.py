@@ -87,7 +87,7 @@ def vips_op(path: str, data: bytes, encode: Any) -> Any:
         effort = getattr(encode, "gif_effort", None)
         if effort is None:
             return bytes(image.gifsave_buffer(keep=NONE))
-        return bytes(image.gifsave_buffer(effort=effort, reuse=path.endswith(".gif"), keep=NONE))
+        return bytes(image.gifsave_buffer(effort=effort, keep=NONE))
 
     return run
 
