@@ -75,7 +75,10 @@ def vips_op(path: str, data: bytes, encode: Any) -> Any:
         out = fmt or {".jpg": "jpeg", ".png": "png", ".webp": "webp", ".gif": "gif"}[Path(path).suffix]
         if out == "jpeg":
             return bytes(image.jpegsave_buffer(
-                Q=quality or 80, optimize_coding=True, interlace=encode.jpeg_progressive, keep=NONE
+                Q=quality or 80,
+                optimize_coding=getattr(encode, "jpeg_optimize", True),
+                interlace=encode.jpeg_progressive,
+                keep=NONE,
             ))
         if out == "png":
             png_filter = getattr(encode, "png_filter", None)

@@ -102,6 +102,8 @@ class FormatsSettings:
     allow_svg: bool = False
     jpeg_quality: int = 80
     jpeg_progressive: bool = False
+    #: Optimised Huffman tables: ~1.7% smaller JPEGs for ~8-10% more CPU per render (lossless).
+    jpeg_optimize: bool = False
     webp_quality: int = 80
     avif_quality: int = 50
     #: AVIF encoder effort 0 (fastest) .. 9 (smallest).

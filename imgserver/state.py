@@ -46,6 +46,7 @@ def render_settings(settings: Settings) -> RenderSettings:
         qualities=Qualities(formats.jpeg_quality, formats.webp_quality, formats.avif_quality),
         encode=EncodeSettings(
             jpeg_progressive=formats.jpeg_progressive,
+            jpeg_optimize=formats.jpeg_optimize,
             png_compression=formats.png_compression,
             avif_effort=formats.avif_effort,
             gif_effort=formats.gif_effort,

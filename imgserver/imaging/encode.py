@@ -25,6 +25,7 @@ _PNG_FILTERS = {
 @dataclass(frozen=True)
 class EncodeSettings:
     jpeg_progressive: bool = False
+    jpeg_optimize: bool = False
     png_compression: int = 6
     avif_effort: int = 2
     gif_effort: int = 1
@@ -64,7 +65,10 @@ def _save(image: pyvips.Image, output: Output, quality: int | None, settings: En
         if image.hasalpha():
             image = image.flatten(background=WHITE[: image.bands - 1])
         data = image.jpegsave_buffer(
-            Q=q or 80, optimize_coding=True, interlace=settings.jpeg_progressive, keep=NO_METADATA
+            Q=q or 80,
+            optimize_coding=settings.jpeg_optimize,
+            interlace=settings.jpeg_progressive,
+            keep=NO_METADATA,
         )
     elif fmt == "png":
         data = image.pngsave_buffer(
