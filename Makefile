@@ -32,7 +32,7 @@ run: setup samples
 	$(BIN)/imgserver serve --config $(CONFIG) --port $(PORT)
 
 lint: setup
-	$(BIN)/ruff check imgserver tests
+	$(BIN)/ruff check imgserver tests bench
 	$(BIN)/mypy
 
 test: lint

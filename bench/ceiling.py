@@ -36,7 +36,9 @@ NONE = pyvips.enums.ForeignKeep.NONE
 
 
 def _settings() -> Any:
-    return render_settings(load_settings(None, environ={}, overrides={("security", "allow_unsafe"): True, ("file", "root"): "."}))
+    return render_settings(
+        load_settings(None, environ={}, overrides={("security", "allow_unsafe"): True, ("file", "root"): "."})
+    )
 
 
 def vips_op(path: str, data: bytes, encode: Any) -> Any:
@@ -47,7 +49,7 @@ def vips_op(path: str, data: bytes, encode: Any) -> Any:
     if fit:
         parts = parts[1:]
     width, height = (int(v) for v in parts[0].split("x"))
-    filters = parts[1][len("filters:"):] if parts[1].startswith("filters:") else ""
+    filters = parts[1][len("filters:") :] if parts[1].startswith("filters:") else ""
     quality = None
     fmt = None
     gray = False
@@ -69,17 +71,21 @@ def vips_op(path: str, data: bytes, encode: Any) -> Any:
         elif height == 0:
             image = pyvips.Image.thumbnail_buffer(data, width, height=10_000_000, option_string=option_string)
         else:
-            image = pyvips.Image.thumbnail_buffer(data, width, height=height, crop="centre", option_string=option_string)
+            image = pyvips.Image.thumbnail_buffer(
+                data, width, height=height, crop="centre", option_string=option_string
+            )
         if gray:
             image = image.colourspace("b-w")
         out = fmt or {".jpg": "jpeg", ".png": "png", ".webp": "webp", ".gif": "gif"}[Path(path).suffix]
         if out == "jpeg":
-            return bytes(image.jpegsave_buffer(
-                Q=quality or 80,
-                optimize_coding=getattr(encode, "jpeg_optimize", True),
-                interlace=encode.jpeg_progressive,
-                keep=NONE,
-            ))
+            return bytes(
+                image.jpegsave_buffer(
+                    Q=quality or 80,
+                    optimize_coding=getattr(encode, "jpeg_optimize", True),
+                    interlace=encode.jpeg_progressive,
+                    keep=NONE,
+                )
+            )
         if out == "png":
             png_filter = getattr(encode, "png_filter", None)
             if png_filter is None:

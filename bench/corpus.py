@@ -37,14 +37,18 @@ def photo(width: int, height: int, seed: int, bands: int = 3) -> pyvips.Image:
         big = small.resize(width / small.width, vscale=height / small.height, kernel=kernel)
         return big.embed(0, 0, width, height, extend="copy")
 
-    luminance = field(96, 50, 120, 1) + field(8, 12, 0, 2, "linear") + pyvips.Image.gaussnoise(
-        width, height, sigma=3, mean=0, seed=seed * 97 + 3
+    luminance = (
+        field(96, 50, 120, 1)
+        + field(8, 12, 0, 2, "linear")
+        + pyvips.Image.gaussnoise(width, height, sigma=3, mean=0, seed=seed * 97 + 3)
     )
     casts = [field(128, 18, tint, 10 + band) for band, tint in enumerate((12.0, 0.0, -10.0)[:bands])]
     image = (casts[0] + luminance).bandjoin([c + luminance for c in casts[1:]]) if bands > 1 else luminance
     image = image.cast("uchar").copy(interpretation="srgb")
     image = image.draw_rect([30.0, 40.0, 60.0][:bands], width // 10, height // 3, width // 5, height // 2, fill=True)
-    image = image.draw_circle([230.0, 200.0, 170.0][:bands], width * 2 // 3, height // 2, min(width, height) // 6, fill=True)
+    image = image.draw_circle(
+        [230.0, 200.0, 170.0][:bands], width * 2 // 3, height // 2, min(width, height) // 6, fill=True
+    )
     return image
 
 
@@ -65,7 +69,11 @@ def rgba_png(width: int, height: int, seed: int) -> bytes:
     dy = (xy[1] - height / 2) / (height / 2.2)
     alpha = ((1.0 - (dx * dx + dy * dy)) * 600).cast("uchar", shift=False)
     alpha = (alpha > 255).ifthenelse(255, alpha).cast("uchar")
-    return bytes(rgb.bandjoin(alpha).copy(interpretation="srgb").pngsave_buffer(compression=6, keep=pyvips.enums.ForeignKeep.NONE))
+    return bytes(
+        rgb.bandjoin(alpha)
+        .copy(interpretation="srgb")
+        .pngsave_buffer(compression=6, keep=pyvips.enums.ForeignKeep.NONE)
+    )
 
 
 def webp(width: int, height: int, seed: int) -> bytes:
@@ -79,7 +87,9 @@ def animated_gif(width: int, height: int, frames: int, seed: int) -> bytes:
         frame = background.copy()
         x = (index * width) // frames
         frame = frame.draw_circle([250.0, 60.0, 40.0], x + width // 10, height // 2, height // 6, fill=True)
-        frame = frame.draw_rect([20.0, 120.0, 230.0], width - x - width // 5, height // 8, width // 6, height // 6, fill=True)
+        frame = frame.draw_rect(
+            [20.0, 120.0, 230.0], width - x - width // 5, height // 8, width // 6, height // 6, fill=True
+        )
         pages.append(frame)
     strip = pyvips.Image.arrayjoin(pages, across=1).copy()
     strip.set_type(pyvips.GValue.gint_type, "page-height", height)

@@ -31,8 +31,13 @@ def _ms(value: str) -> float:
 def run_wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
     """One wrk run (one thread: the server under test gets the cores, not the client)."""
     cmd = [
-        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-        f"--timeout={TIMEOUT_S}s", "--latency", url,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        f"--timeout={TIMEOUT_S}s",
+        "--latency",
+        url,
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + TIMEOUT_S + 30).stdout
     result: dict[str, float] = {"errors": 0.0}
@@ -54,7 +59,9 @@ def run_wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
     return result
 
 
-async def _client(host: str, port: int, request: bytes, stop: float, latencies: list[float], counts: dict[str, int]) -> None:
+async def _client(
+    host: str, port: int, request: bytes, stop: float, latencies: list[float], counts: dict[str, int]
+) -> None:
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
     while time.perf_counter() < stop:
@@ -78,7 +85,7 @@ async def _client(host: str, port: int, request: bytes, stop: float, latencies: 
             if b"connection: close" in head.lower():
                 writer.close()
                 writer = None
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError):
             counts["errors"] += 1
             if writer is not None:
                 writer.close()
@@ -98,10 +105,12 @@ def run_python(url: str, connections: int, seconds: float) -> dict[str, float]:
     async def main() -> float:
         started = time.perf_counter()
         stop = started + seconds
-        await asyncio.gather(*(
-            _client(parts.hostname or "127.0.0.1", parts.port or 80, request, stop, latencies, counts)
-            for _ in range(connections)
-        ))
+        await asyncio.gather(
+            *(
+                _client(parts.hostname or "127.0.0.1", parts.port or 80, request, stop, latencies, counts)
+                for _ in range(connections)
+            )
+        )
         return time.perf_counter() - started
 
     elapsed = asyncio.run(main())

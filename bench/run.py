@@ -223,10 +223,15 @@ def start_thumbor(exe: Path, root: Path, processes: int, gifsicle: bool) -> Serv
     procs = []
     for _ in range(processes):
         sock = reuseport_socket(port)
-        procs.append(subprocess.Popen(
-            [str(exe), "--fd", str(sock.fileno()), "-c", str(conf), "-l", "error"],
-            pass_fds=(sock.fileno(),), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [str(exe), "--fd", str(sock.fileno()), "-c", str(conf), "-l", "error"],
+                pass_fds=(sock.fileno(),),
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+            )
+        )
         sock.close()  # the child holds it now
     server = Server("thumbor", port, procs)
     wait_ready(server)
@@ -245,7 +250,10 @@ def start_imgserver(root: Path, processes: int) -> Server:
     exe = Path(sys.executable).parent / "imgserver"
     proc = subprocess.Popen(
         [str(exe), "serve", "--host", HOST, "--port", str(port), "--processes", str(processes)],
-        env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+        env=env,
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
     )
     server = Server("imgserver", port, [proc])
     wait_ready(server)
@@ -302,8 +310,13 @@ def describe_image(body: bytes) -> dict[str, Any]:
     pages = int(image.get("n-pages")) if image.get_typeof("n-pages") else 1
     loader = str(image.get("vips-loader")).replace("load_buffer", "")
     return {
-        "ok": True, "width": image.width, "height": image.height, "frames": pages,
-        "bands": image.bands, "format": loader, "interpretation": image.interpretation,
+        "ok": True,
+        "width": image.width,
+        "height": image.height,
+        "frames": pages,
+        "bands": image.bands,
+        "format": loader,
+        "interpretation": image.interpretation,
     }
 
 
@@ -417,7 +430,8 @@ def machine() -> str:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {system}, Python {platform.python_version()}"
 
 
 def _stop_on_signal(signum: int, _frame: object) -> None:
@@ -437,6 +451,7 @@ def main() -> int:
     parser.add_argument("--thumbor-gifsicle", action="store_true", help="Thumbor's gifsicle engine for GIFs")
     parser.add_argument("--python-loadgen", action="store_true", help="do not use wrk")
     parser.add_argument("--only", choices=("both", "imgserver", "thumbor"), default="both")
+    parser.add_argument("--readme", action="store_true", help="also put the table and chart into README.md")
     args = parser.parse_args()
 
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -471,14 +486,17 @@ def main() -> int:
                 continue
             outputs[sc.name] = {}
             for server in measured:
-                status, body, headers = fetch(server.url(paths[sc.name]["path"]))
+                status, body, _headers = fetch(server.url(paths[sc.name]["path"]))
                 info = describe_image(body) if status == 200 else {"ok": False}
                 outputs[sc.name][server.name] = {"status": status, "bytes": len(body), **info}
                 (RESULTS / f"{sc.name}.{server.name}.{info.get('format', 'bin')}").write_bytes(body)
-            say(f"{sc.name}: " + "; ".join(
-                f"{n} {o['status']} {o.get('width')}x{o.get('height')} {o.get('format')} {o['bytes']} B"
-                for n, o in outputs[sc.name].items()
-            ))
+            say(
+                f"{sc.name}: "
+                + "; ".join(
+                    f"{n} {o['status']} {o.get('width')}x{o.get('height')} {o.get('format')} {o['bytes']} B"
+                    for n, o in outputs[sc.name].items()
+                )
+            )
 
         runs: dict[tuple[str, int, str], list[dict[str, float]]] = {}
         ceilings: dict[str, dict[str, list[float]]] = {}
@@ -500,12 +518,15 @@ def main() -> int:
                         result["rss_mb"] = rss.peak
                         result["pss_mb"] = rss.peak_pss
                         # CPU per request: independent of how much of the machine the server got.
-                        result["cpu_ms"] = 1000 * (server.cpu_seconds() - cpu_before) / max(result.get("requests", 0), 1)
+                        result["cpu_ms"] = (
+                            1000 * (server.cpu_seconds() - cpu_before) / max(result.get("requests", 0), 1)
+                        )
                         runs.setdefault((sc.name, level, server.name), []).append(result)
                         say(
                             f"round {rnd + 1} {sc.name} c={level} {server.name}: {result['rps']:.1f} req/s "
                             f"p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms "
-                            f"errors {result['errors']:.0f} rss {rss.peak:.0f} MB pss {rss.peak_pss:.0f} MB cpu {result['cpu_ms']:.1f} ms/req"
+                            f"errors {result['errors']:.0f} rss {rss.peak:.0f} MB pss {rss.peak_pss:.0f} MB "
+                            f"cpu {result['cpu_ms']:.1f} ms/req"
                         )
                 if not args.no_ceiling:
                     # In the same round as the servers, so slow drifts in the machine's load hit both.
@@ -532,7 +553,29 @@ def main() -> int:
     report = summarise(scenarios, levels, paths, outputs, runs, medians, special, args, use_wrk)
     say(f"done in {time.time() - STARTED:.0f} s; results in {RESULTS.relative_to(ROOT)}/")
     print(report)
+    if args.readme:
+        update_readme(report)
     return 0
+
+
+README_BEGIN, README_END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def update_readme(report: str) -> None:
+    """Replace the README's generated block with this run's table; copy the chart beside it."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        say("README.md has no bench markers; not updated")
+        return
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(
+        f"{head}{README_BEGIN}\n{report}\n\n![imgserver / Thumbor req/s](bench/chart.png)\n{README_END}{tail}"
+    )
+    if (RESULTS / "ratios.png").exists():
+        shutil.copyfile(RESULTS / "ratios.png", HERE / "chart.png")
+    say("README.md and bench/chart.png updated")
 
 
 def fmt(value: float, digits: int = 1) -> str:
@@ -583,15 +626,28 @@ def summarise(
             out_t = outputs[sc.name].get("thumbor", {}).get("bytes", float("nan"))
             out_i = outputs[sc.name].get("imgserver", {}).get("bytes", float("nan"))
             row = {
-                "scenario": sc.name, "path": paths[sc.name]["path"], "note": note, "c": level,
-                "thumbor_rps": t_rps, "imgserver_rps": i_rps, "ratio": ratio,
-                "p50": (med(t, "p50_ms"), med(i, "p50_ms")), "p99": (med(t, "p99_ms"), med(i, "p99_ms")),
+                "scenario": sc.name,
+                "path": paths[sc.name]["path"],
+                "note": note,
+                "c": level,
+                "thumbor_rps": t_rps,
+                "imgserver_rps": i_rps,
+                "ratio": ratio,
+                "p50": (med(t, "p50_ms"), med(i, "p50_ms")),
+                "p99": (med(t, "p99_ms"), med(i, "p99_ms")),
                 "errors": (sum(r["errors"] for r in t), sum(r["errors"] for r in i)),
                 "bytes": (out_t, out_i),
-                "rss_peak": (max((r["rss_mb"] for r in t), default=float("nan")), max((r["rss_mb"] for r in i), default=float("nan"))),
+                "rss_peak": (
+                    max((r["rss_mb"] for r in t), default=float("nan")),
+                    max((r["rss_mb"] for r in i), default=float("nan")),
+                ),
                 "rss_rounds": ([r["rss_mb"] for r in t], [r["rss_mb"] for r in i]),
-                "pss_peak": (max((r["pss_mb"] for r in t), default=float("nan")), max((r["pss_mb"] for r in i), default=float("nan"))),
-                "ceiling": ceilings.get(sc.name, {}), "share": share,
+                "pss_peak": (
+                    max((r["pss_mb"] for r in t), default=float("nan")),
+                    max((r["pss_mb"] for r in i), default=float("nan")),
+                ),
+                "ceiling": ceilings.get(sc.name, {}),
+                "share": share,
                 "rps_rounds": ([r["rps"] for r in t], [r["rps"] for r in i]),
                 "cpu_ms": (med(t, "cpu_ms"), med(i, "cpu_ms")),
             }
@@ -603,28 +659,53 @@ def summarise(
                 f"| {label} | {level} | {fmt(t_rps)} | {fmt(i_rps)} | **{fmt(ratio, 2)}×** "
                 f"| {fmt(row['p50'][0])} / {fmt(row['p50'][1])} | {fmt(row['p99'][0])} / {fmt(row['p99'][1])} "
                 f"| {row['errors'][0]:.0f} / {row['errors'][1]:.0f} | {out_t} / {out_i} "
-                f"| {fmt(row['rss_peak'][0], 0)} ({fmt(row['pss_peak'][0], 0)}) / {fmt(row['rss_peak'][1], 0)} ({fmt(row['pss_peak'][1], 0)}) "
+                f"| {fmt(row['rss_peak'][0], 0)} ({fmt(row['pss_peak'][0], 0)}) "
+                f"/ {fmt(row['rss_peak'][1], 0)} ({fmt(row['pss_peak'][1], 0)}) "
                 f"| {fmt(row['cpu_ms'][0])} / {fmt(row['cpu_ms'][1])} "
                 f"| {'' if math.isnan(share) else f'{100 * share:.0f}% of {ceil:.1f}/s'} |"
             )
     geo = math.exp(statistics.fmean(math.log(r) for r in ratios8)) if ratios8 else float("nan")
     lines += ["", f"Geometric mean of the c={levels[0]} ratios: **{fmt(geo, 2)}×**."]
+    for server in ("thumbor", "imgserver"):
+        per_round = [
+            max((rs[r]["rss_mb"] for (_, _, name), rs in runs.items() if name == server and len(rs) > r), default=0.0)
+            for r in range(args.rounds)
+        ]
+        if any(per_round):
+            lines.append(f"Peak RSS per round, {server}: " + ", ".join(f"{v:.0f} MB" for v in per_round) + ".")
     if any(paths[s]["note"] for s in paths):
-        lines.append("¹ " + "; ".join(sorted({p["note"] for p in paths.values() if p["note"]})) + " (both servers ran the same URL).")
+        lines.append(
+            "¹ "
+            + "; ".join(sorted({p["note"] for p in paths.values() if p["note"]}))
+            + " (both servers ran the same URL)."
+        )
     lines.append(
         "Ceiling: the same operation called in a loop in one process per core, no HTTP (the faster of bare "
         "pyvips and imgserver's own render()); share = imgserver req/s at c=8 / ceiling."
     )
     table = "\n".join(lines)
     (RESULTS / "results.md").write_text(table + "\n")
-    (RESULTS / "results.json").write_text(json.dumps({
-        "date": datetime.date.today().isoformat(), "machine": machine(), "rows": rows,
-        "geometric_mean": geo, "outputs": outputs, "paths": paths,
-    }, indent=1, default=str))
+    (RESULTS / "results.json").write_text(
+        json.dumps(
+            {
+                "date": datetime.date.today().isoformat(),
+                "machine": machine(),
+                "rows": rows,
+                "geometric_mean": geo,
+                "outputs": outputs,
+                "paths": paths,
+            },
+            indent=1,
+            default=str,
+        )
+    )
     try:
-        bar_chart([r for r in rows if r.get("c") == levels[0]], RESULTS / "ratios.png",
-                  f"imgserver / Thumbor {THUMBOR_VERSION} req/s at c={levels[0]} ({datetime.date.today().isoformat()})")
-    except Exception as exc:  # noqa: BLE001 - the chart is a nicety; the table is the result
+        bar_chart(
+            [r for r in rows if r.get("c") == levels[0]],
+            RESULTS / "ratios.png",
+            f"imgserver / Thumbor {THUMBOR_VERSION} req/s at c={levels[0]} ({datetime.date.today().isoformat()})",
+        )
+    except Exception as exc:
         say(f"chart not drawn: {exc}")
     return table
 

@@ -30,6 +30,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("png-rgba", "200x200 of a 1200x800 RGBA PNG", "200x200/alpha-1200x800.png"),
     Scenario("gif-anim", "fit-in 200x150 of a 10-frame 400x300 GIF", "fit-in/200x150/anim-400x300.gif"),
     Scenario("jpeg-fit-24mp", "fit-in 1200x1200 of a 6000x4000 JPEG", "fit-in/1200x1200/photo-6000x4000.jpg"),
-    Scenario("cache-hit", "result-cache hit (300x200 of the 1920x1080 JPEG)", "300x200/photo-1920x1080.jpg", kind="cache"),
+    Scenario(
+        "cache-hit", "result-cache hit (300x200 of the 1920x1080 JPEG)", "300x200/photo-1920x1080.jpg", kind="cache"
+    ),
     Scenario("coalesce", "32 identical concurrent cold requests", "300x200/photo-1920x1080.jpg", kind="coalesce"),
 )
