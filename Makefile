@@ -32,7 +32,7 @@ run: setup samples
 	$(BIN)/imgserver serve --config $(CONFIG) --port $(PORT)
 
 lint: setup
-	$(BIN)/ruff check imgserver tests
+	$(BIN)/ruff check imgserver tests bench
 	$(BIN)/mypy
 
 # Debian's chromium for the browser tests (installed once per machine; never a downloaded browser).
@@ -73,6 +73,10 @@ lambda-package: setup
 
 browser: setup browser-setup
 	$(BIN)/pytest tests/browser
+
+# Side-by-side with Thumbor 7.8 (installed into bench/.thumbor-venv); results in bench/results/.
+bench: setup
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache test-artifacts

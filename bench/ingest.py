@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pyvips
 
-from imgserver.imaging.setup import configure
 from imgserver.imaging.probe import SourceLimits
+from imgserver.imaging.setup import configure
 from imgserver.ingest import Ingestor, IngestRules
 from imgserver.pool import RenderPool
 from imgserver.storage.objects import FileObjectStore

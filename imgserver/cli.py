@@ -134,31 +134,56 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Before any metric exists: every process writes samples here, /metrics sums them.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="imgserver-metrics-")
 
-    import tornado.netutil
-
-    from imgserver.imaging.setup import configure, libvips_version
+    from imgserver.imaging.setup import configure, libvips_version, set_malloc_arenas
     from imgserver.wiring import open_state  # noqa: F401  (import the app before accepting)
 
     version = ".".join(map(str, libvips_version()))
-    sockets = tornado.netutil.bind_sockets(settings.server.port, settings.server.host)
-    port = sockets[0].getsockname()[1]
+    listeners = _bind(settings.server.host, settings.server.port, processes)
+    port = listeners[0][0].getsockname()[1]
     print(
         f"imgserver listening on http://{settings.server.host}:{port} "
         f"(libvips {version}, {processes} process(es), {effective_threads(settings)} render threads each)",
         flush=True,
     )
-    if processes > 1 and _prefork(processes) is None:
-        metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
-        if metrics_dir.startswith(tempfile.gettempdir()) and "imgserver-metrics-" in metrics_dir:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-        return 0
+    index = 0
+    if processes > 1:
+        child = _prefork(processes)
+        if child is None:
+            metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+            if metrics_dir.startswith(tempfile.gettempdir()) and "imgserver-metrics-" in metrics_dir:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+            return 0
+        index = child
+        for other, group in enumerate(listeners):
+            if other != index:
+                for sock in group:
+                    sock.close()
     # A SIGTERM between here and the event loop's own handlers is remembered, not fatal.
     early: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: early.append(signum))
+    set_malloc_arenas(settings.imaging.malloc_arenas)
     configure(settings.imaging.vips_concurrency, settings.formats.allow_svg)
-    asyncio.run(_serve(settings, sockets, early))
+    asyncio.run(_serve(settings, listeners[index], early))
     return 0
+
+
+def _bind(host: str, port: int, processes: int) -> list[list[Any]]:
+    """The listening sockets, one group per serving process.
+
+    Several processes each get their own SO_REUSEPORT socket on the one port, so the kernel
+    spreads connections evenly across them. (Sharing one accepting socket lets whichever
+    process wakes first take a whole burst of connections: with keep-alive clients one
+    process ends up with nearly all of them while the other cores idle.) The parent keeps
+    every group open, so a restarted worker gets its socket back with the connections that
+    queued on it meanwhile."""
+    import tornado.netutil
+
+    if processes <= 1:
+        return [tornado.netutil.bind_sockets(port, host)]
+    first = tornado.netutil.bind_sockets(port, host, reuse_port=True)
+    port = first[0].getsockname()[1]
+    return [first] + [tornado.netutil.bind_sockets(port, host, reuse_port=True) for _ in range(processes - 1)]
 
 
 def cmd_sign(args: argparse.Namespace) -> int:

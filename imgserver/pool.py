@@ -1,18 +1,22 @@
 """The one bounded pool where all imaging runs, with a bounded wait queue in front.
 
-Three ways a job never starts, each cheaper than rendering for nobody:
+A request that must render first takes one of ``threads`` places (:meth:`RenderPool.admit`)
+and only then loads its source and runs (:meth:`RenderPool.run`), so requests waiting for a
+thread hold no source bytes. Three ways a request never starts, each cheaper than rendering
+for nobody:
 
 - the queue is full when it arrives → :class:`Overloaded` at once (503 + Retry-After);
-- it waited longer than ``queue_timeout`` for a thread → Overloaded, before any work;
+- it waited longer than ``queue_timeout`` for a place → Overloaded, before any work;
 - its client went away while it waited (``cancel`` set) → :class:`ClientGone`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
@@ -44,6 +48,8 @@ class RenderPool:
         self.expired = 0
         self.cancelled = 0
         self._lock = threading.Lock()
+        self._admitted = 0
+        self._waiters: list[asyncio.Future[None]] = []
 
     def _count(self, name: str) -> None:
         with self._lock:  # counters are bumped from render threads
@@ -51,7 +57,59 @@ class RenderPool:
 
     @property
     def waiting(self) -> int:
-        return max(0, self.in_flight - self.threads)
+        """Requests waiting for a place (admission) or a thread."""
+        return len(self._waiters) + max(0, self.in_flight - self.threads)
+
+    @contextlib.asynccontextmanager
+    async def admit(self, cancel: Cancel | None = None) -> AsyncIterator[None]:
+        """One of ``threads`` places for a request's load and render, in arrival order. At most
+        ``queue_size`` requests wait (later ones: Overloaded at once), each at most
+        ``queue_timeout`` seconds (then Overloaded); a request whose clients all left gets
+        ClientGone when its turn comes."""
+        if self._admitted >= self.threads or self._waiters:
+            if len(self._waiters) >= self.queue_size:
+                self._count("rejected")
+                raise Overloaded()
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            QUEUE_DEPTH.inc()
+            started = time.monotonic()
+            try:
+                await asyncio.wait_for(waiter, self.queue_timeout)
+            except TimeoutError:
+                self._forget(waiter)
+                self._count("expired")
+                raise Overloaded("waited too long for a render thread") from None
+            except BaseException:
+                self._forget(waiter)
+                raise
+            finally:
+                QUEUE_DEPTH.dec()
+                observe("queue", time.monotonic() - started)
+        else:
+            self._admitted += 1
+            observe("queue", 0.0)
+        try:
+            if cancel is not None and cancel.is_set():
+                self._count("cancelled")
+                raise ClientGone()
+            yield
+        finally:
+            self._release()
+
+    def _forget(self, waiter: asyncio.Future[None]) -> None:
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+        elif waiter.done() and not waiter.cancelled():
+            self._release()  # the place was handed over just as we gave up: pass it on
+
+    def _release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)  # the place moves to the next waiter
+                return
+        self._admitted -= 1
 
     async def run(self, fn: Callable[..., T], *args: object, cancel: Cancel | None = None) -> T:
         """Run ``fn(*args)`` on a render thread and return its result."""
@@ -62,8 +120,6 @@ class RenderPool:
         deadline = submitted + self.queue_timeout
 
         def job() -> T:
-            QUEUE_DEPTH.dec()
-            observe("queue", time.monotonic() - submitted)
             if cancel is not None and cancel.is_set():
                 self._count("cancelled")
                 raise ClientGone()
@@ -77,7 +133,6 @@ class RenderPool:
 
         self.in_flight += 1
         IN_FLIGHT.inc()
-        QUEUE_DEPTH.inc()
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, job)
         finally:

@@ -108,10 +108,13 @@ async def _produce(
         observe("cache", time.perf_counter() - started)
         if cached is not None:
             return Outcome(cached, cached=True)
-    started = time.perf_counter()
-    source = located.source or await _load(state, parsed.image)
-    observe("load", time.perf_counter() - started)
-    rendered = await state.pool.run(draw, source.data, cancel=abandoned)
+    # Admitted before loading: a miss waiting for a render thread holds no source bytes, so
+    # memory stays flat however many clients queue (cache hits never wait here).
+    async with state.pool.admit(abandoned):
+        started = time.perf_counter()
+        source = located.source or await _load(state, parsed.image)
+        observe("load", time.perf_counter() - started)
+        rendered = await state.pool.run(draw, source.data, cancel=abandoned)
     count(state.metrics, "renders")
     observe("render", rendered.render_seconds)
     observe("encode", rendered.encode_seconds)

@@ -87,6 +87,9 @@ class ImagingSettings:
     vips_concurrency: int = 1
     #: Apply EXIF orientation before any geometry (Thumbor's RESPECT_ORIENTATION).
     respect_orientation: bool = True
+    #: glibc malloc arenas per serving process; 0 = glibc's default (8 per core). 1 keeps
+    #: memory flat: libvips' large buffers are reused instead of cached per thread.
+    malloc_arenas: int = 1
 
 
 @dataclass(frozen=True)
@@ -102,11 +105,18 @@ class FormatsSettings:
     allow_svg: bool = False
     jpeg_quality: int = 80
     jpeg_progressive: bool = False
+    #: Optimised Huffman tables: ~1.7% smaller JPEGs for ~8-10% more CPU per render (lossless).
+    jpeg_optimize: bool = False
     webp_quality: int = 80
     avif_quality: int = 50
     #: AVIF encoder effort 0 (fastest) .. 9 (smallest).
     avif_effort: int = 2
     png_compression: int = 6
+    #: PNG row filter: none, sub, up, avg, paeth or all (adaptive). libvips' default, none,
+    #: makes photo-like PNGs ~55% larger than Pillow's; paeth costs ~10% more encode time.
+    png_filter: str = "paeth"
+    #: GIF encoder effort 1 (fastest) .. 10 (smallest); libvips' default 7 is ~5x slower.
+    gif_effort: int = 1
 
 
 @dataclass(frozen=True)
@@ -249,6 +259,7 @@ _PATH_SETTINGS = {("file", "root"), ("storage", "root"), ("result_cache", "root"
 _LOADER_KINDS = ("file", "s3", "http")
 _RESULT_CACHE_KINDS = ("none", "file", "s3")
 _STORAGE_KINDS = ("file", "s3")
+PNG_FILTERS = ("none", "sub", "up", "avg", "paeth", "all")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -339,12 +350,17 @@ def _check(settings: Settings, serving: bool = True) -> list[str]:
     positive("imaging", "queue_size", s.imaging.queue_size, allow_zero=True)
     positive("imaging", "queue_timeout", s.imaging.queue_timeout)
     positive("imaging", "vips_concurrency", s.imaging.vips_concurrency)
+    positive("imaging", "malloc_arenas", s.imaging.malloc_arenas, allow_zero=True)
     for name in ("jpeg_quality", "webp_quality", "avif_quality"):
         value = getattr(s.formats, name)
         if not 1 <= value <= 100:
             problems.append(f"formats.{name}: must be 1..100 (got {value})")
     if not 0 <= s.formats.avif_effort <= 9:
         problems.append(f"formats.avif_effort: must be 0..9 (got {s.formats.avif_effort})")
+    if not 1 <= s.formats.gif_effort <= 10:
+        problems.append(f"formats.gif_effort: must be 1..10 (got {s.formats.gif_effort})")
+    if s.formats.png_filter not in PNG_FILTERS:
+        problems.append(f"formats.png_filter: must be one of {', '.join(PNG_FILTERS)} (got {s.formats.png_filter!r})")
     if not 0 <= s.formats.png_compression <= 9:
         problems.append(f"formats.png_compression: must be 0..9 (got {s.formats.png_compression})")
     unknown = [f for f in s.formats.preference if f not in ("avif", "webp")]

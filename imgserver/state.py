@@ -69,8 +69,11 @@ def render_settings(settings: Settings) -> RenderSettings:
         qualities=Qualities(formats.jpeg_quality, formats.webp_quality, formats.avif_quality),
         encode=EncodeSettings(
             jpeg_progressive=formats.jpeg_progressive,
+            jpeg_optimize=formats.jpeg_optimize,
             png_compression=formats.png_compression,
             avif_effort=formats.avif_effort,
+            gif_effort=formats.gif_effort,
+            png_filter=formats.png_filter,
         ),
         respect_orientation=imaging.respect_orientation,
     )

@@ -110,12 +110,14 @@ class ImageHandler(BaseHandler):
         max_bytes = state.settings.limits.max_source_bytes
         started = time.perf_counter()
         if parsed.meta:
-            source = await state.loader.load(parsed.image, max_bytes)
-            self.timings["load"] = time.perf_counter() - started
-            started = time.perf_counter()
-            facts, plan = await state.pool.run(
-                describe, source.data, parsed, state.render, policy, cancel=self.client_gone
-            )
+            # Admitted before loading: a request waiting for a render thread holds no bytes.
+            async with state.pool.admit(self.client_gone):
+                source = await state.loader.load(parsed.image, max_bytes)
+                self.timings["load"] = time.perf_counter() - started
+                started = time.perf_counter()
+                facts, plan = await state.pool.run(
+                    describe, source.data, parsed, state.render, policy, cancel=self.client_gone
+                )
             self.timings["render"] = time.perf_counter() - started
             self.set_header("Content-Type", "application/json")
             self.set_header("Cache-Control", self._cache_control(parsed))

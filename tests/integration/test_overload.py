@@ -61,7 +61,7 @@ async def test_request_past_its_queue_deadline_gets_503_unrendered(fetch, held, 
     first = asyncio.ensure_future(fetch("/unsafe/100x100/a.jpg"))
     await wait_for(lambda: len(started) == 1)
     second = asyncio.ensure_future(fetch("/unsafe/50x50/a.jpg"))
-    await wait_for(lambda: state.pool.in_flight == 2)
+    await wait_for(lambda: state.pool.waiting == 1)
     await asyncio.sleep(0.5)  # longer than queue_timeout (0.3 s) while the only thread is held
     release.set()
     assert (await first).code == 200
@@ -80,7 +80,7 @@ async def test_client_disconnect_cancels_its_queued_render(http_server, fetch, h
     port = next(iter(http_server._sockets.values())).getsockname()[1]
     sock = socket.create_connection(("127.0.0.1", port))
     sock.sendall(b"GET /unsafe/60x60/a.jpg HTTP/1.1\r\nHost: x\r\n\r\n")
-    await wait_for(lambda: state.pool.in_flight == 2)
+    await wait_for(lambda: state.pool.waiting == 1)
     sock.close()  # the client gives up while its render is queued
     await wait_for(lambda: state.in_flight == 1)  # the server noticed the disconnect
     release.set()

@@ -1,0 +1,160 @@
+"""The in-process ceiling: the same operation as a scenario, called in a loop with no HTTP,
+no event loop and no thread pool, in N processes at once (threads are not the ceiling: the
+GIL holds part of every small call).
+
+Two implementations are timed and the faster one is the ceiling:
+
+- ``vips``: the shortest pyvips code for the operation (one ``thumbnail_buffer`` and one
+  save with the same encoder settings imgserver uses);
+- ``render``: imgserver's own ``render()`` (probe + plan + pipeline + encode), called directly.
+
+    python bench/ceiling.py SCENARIO PATH CORPUS DURATION PROCESSES   → prints JSON
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pyvips
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from imgserver.imaging.setup import configure  # noqa: E402
+from imgserver.settings import load_settings  # noqa: E402
+from imgserver.state import render_settings  # noqa: E402
+from imgserver.url.grammar import parse_options  # noqa: E402
+
+NONE = pyvips.enums.ForeignKeep.NONE
+
+
+def _settings() -> Any:
+    return render_settings(
+        load_settings(None, environ={}, overrides={("security", "allow_unsafe"): True, ("file", "root"): "."})
+    )
+
+
+def vips_op(path: str, data: bytes, encode: Any) -> Any:
+    """The bare pyvips version of a Thumbor URL path used by the scenarios (no general
+    parsing: it knows only the shapes in scenarios.py)."""
+    parts = path.split("/")
+    fit = parts[0] == "fit-in"
+    if fit:
+        parts = parts[1:]
+    width, height = (int(v) for v in parts[0].split("x"))
+    filters = parts[1][len("filters:") :] if parts[1].startswith("filters:") else ""
+    quality = None
+    fmt = None
+    gray = False
+    for call in filters.split(":") if filters else []:
+        name, _, args = call.partition("(")
+        args = args.rstrip(")")
+        if name == "quality":
+            quality = int(args)
+        elif name == "format":
+            fmt = args
+        elif name == "grayscale":
+            gray = True
+    animated = path.endswith(".gif")
+    option_string = "n=-1" if animated else ""
+
+    def run() -> bytes:
+        if fit:
+            image = pyvips.Image.thumbnail_buffer(data, width, height=height, option_string=option_string)
+        elif height == 0:
+            image = pyvips.Image.thumbnail_buffer(data, width, height=10_000_000, option_string=option_string)
+        else:
+            image = pyvips.Image.thumbnail_buffer(
+                data, width, height=height, crop="centre", option_string=option_string
+            )
+        if gray:
+            image = image.colourspace("b-w")
+        out = fmt or {".jpg": "jpeg", ".png": "png", ".webp": "webp", ".gif": "gif"}[Path(path).suffix]
+        if out == "jpeg":
+            return bytes(
+                image.jpegsave_buffer(
+                    Q=quality or 80,
+                    optimize_coding=getattr(encode, "jpeg_optimize", True),
+                    interlace=encode.jpeg_progressive,
+                    keep=NONE,
+                )
+            )
+        if out == "png":
+            png_filter = getattr(encode, "png_filter", None)
+            if png_filter is None:
+                return bytes(image.pngsave_buffer(compression=encode.png_compression, keep=NONE))
+            return bytes(image.pngsave_buffer(compression=encode.png_compression, filter=png_filter, keep=NONE))
+        if out == "webp":
+            return bytes(image.webpsave_buffer(Q=quality or 80, keep=NONE))
+        effort = getattr(encode, "gif_effort", None)
+        if effort is None:
+            return bytes(image.gifsave_buffer(keep=NONE))
+        return bytes(image.gifsave_buffer(effort=effort, keep=NONE))
+
+    return run
+
+
+def render_op(path: str, data: bytes, settings: Any) -> Any:
+    from imgserver.imaging.steps import render
+
+    parsed = parse_options(None, path)
+
+    def run() -> bytes:
+        return render(data, parsed, settings).body
+
+    return run
+
+
+def worker(mode: str, path: str, corpus: str, start: float, stop: float) -> None:
+    configure(1)
+    settings = _settings()
+    key = unquote(path.rsplit("/", 1)[1])
+    data = (Path(corpus) / key).read_bytes()
+    run = vips_op(path, data, settings.encode) if mode == "vips" else render_op(path, data, settings)
+    run()  # warm: first-call costs (loader init, type lookups) are not per-request costs
+    while time.time() < start:
+        time.sleep(0.001)
+    count = 0
+    while time.time() < stop:
+        run()
+        count += 1
+    print(json.dumps({"ops": count, "seconds": time.time() - start}))
+
+
+def measure(mode: str, path: str, corpus: str, duration: float, processes: int) -> float:
+    """Operations per second of ``processes`` processes looping ``mode`` for ``duration``."""
+    start = time.time() + 1.5  # after every worker has imported and warmed up
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", mode, path, corpus, str(start), str(start + duration)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    total = 0.0
+    for proc in procs:
+        out, _ = proc.communicate(timeout=duration + 120)
+        result = json.loads(out.strip().splitlines()[-1])
+        total += result["ops"] / max(result["seconds"], 1e-9)
+    return total
+
+
+def ceiling(path: str, corpus: str, duration: float, processes: int) -> dict[str, float]:
+    return {mode: measure(mode, path, corpus, duration, processes) for mode in ("vips", "render")}
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--worker":
+        os.environ.setdefault("VIPS_CONCURRENCY", "1")
+        worker(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]), float(sys.argv[6]))
+    else:
+        _, scenario_path, corpus_dir, seconds, count = sys.argv
+        print(json.dumps(ceiling(scenario_path, corpus_dir, float(seconds), int(count))))
