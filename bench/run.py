@@ -665,7 +665,18 @@ def summarise(
                 f"| {'' if math.isnan(share) else f'{100 * share:.0f}% of {ceil:.1f}/s'} |"
             )
     geo = math.exp(statistics.fmean(math.log(r) for r in ratios8)) if ratios8 else float("nan")
-    lines += ["", f"Geometric mean of the c={levels[0]} ratios: **{fmt(geo, 2)}×**."]
+    cpu_ratios = [
+        r["cpu_ms"][0] / r["cpu_ms"][1]
+        for r in rows
+        if r.get("c") == levels[0] and r["cpu_ms"][1] > 0 and not math.isnan(r["cpu_ms"][0] / r["cpu_ms"][1])
+    ]
+    cpu_geo = math.exp(statistics.fmean(math.log(r) for r in cpu_ratios)) if cpu_ratios else float("nan")
+    lines += [
+        "",
+        f"Geometric mean of the c={levels[0]} ratios: **{fmt(geo, 2)}×** (req/s); "
+        f"**{fmt(cpu_geo, 2)}×** in CPU per request (Thumbor ms / imgserver ms, independent of load from "
+        "other jobs on the machine).",
+    ]
     for server in ("thumbor", "imgserver"):
         per_round = [
             max((rs[r]["rss_mb"] for (_, _, name), rs in runs.items() if name == server and len(rs) > r), default=0.0)
