@@ -25,6 +25,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -238,12 +239,13 @@ def start_thumbor(exe: Path, root: Path, processes: int, gifsicle: bool) -> Serv
     return server
 
 
-def start_imgserver(root: Path, processes: int) -> Server:
+def start_imgserver(root: Path, processes: int, **extra_env: str) -> Server:
     port = free_port()
     env = {
         **os.environ,
         "IMGSERVER_FILE_ROOT": str(root),
         "IMGSERVER_SECURITY_ALLOW_UNSAFE": "true",
+        **extra_env,
     }
     env.pop("IMGSERVER_CONFIG", None)
     log = (RESULTS / "imgserver.log").open("ab")
@@ -372,6 +374,59 @@ def special_available(imgserver: Server, kind: str) -> str | None:
     return None
 
 
+def renders_of(server: Server) -> float:
+    """imgserver's render counter (summed over its processes) from /metrics."""
+    _status, body, _ = fetch(f"http://{HOST}:{server.port}/metrics")
+    total = 0.0
+    for line in body.decode(errors="replace").splitlines():
+        if line.startswith("imgserver_events_total{") and 'event="renders"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def measure_special(sc: Scenario, path: str, duration: float, use_wrk: bool) -> str:
+    """The result-cache and coalescing rows, each on a server of its own."""
+    if sc.kind == "cache":
+        cache_root = Path(tempfile.mkdtemp(prefix="imgserver-bench-cache-"))
+        server = start_imgserver(
+            CORPUS, 0, IMGSERVER_RESULT_CACHE_KIND="file", IMGSERVER_RESULT_CACHE_ROOT=str(cache_root)
+        )
+        try:
+            plain = start_imgserver(CORPUS, 0, IMGSERVER_IMAGING_COALESCE="false")
+            try:
+                fetch(plain.url(path))
+                uncached = loadgen.run(plain.url(path), 8, duration, use_wrk)
+            finally:
+                plain.stop()
+            for _ in range(3):
+                fetch(server.url(path))  # miss, then stored; every process sees the same folder
+            time.sleep(0.5)
+            hits = loadgen.run(server.url(path), 8, duration, use_wrk)
+        finally:
+            server.stop()
+            shutil.rmtree(cache_root, ignore_errors=True)
+        ratio = hits["rps"] / max(uncached["rps"], 1e-9)
+        return (
+            f"hits {hits['rps']:.0f} req/s (p50 {hits['p50_ms']:.1f} ms) vs the same URL uncached "
+            f"{uncached['rps']:.0f} req/s: **{ratio:.1f}×**, errors {hits['errors']:.0f}"
+        )
+    # Coalescing is per process: one serving process, 32 identical cold requests at once.
+    server = start_imgserver(CORPUS, 1)
+    try:
+        cold = path.replace("300x200", "301x199")
+        before = renders_of(server)
+        results: list[int] = []
+        threads = [threading.Thread(target=lambda: results.append(fetch(server.url(cold))[0])) for _ in range(32)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        renders = renders_of(server) - before
+    finally:
+        server.stop()
+    return f"{results.count(200)}/32 answered 200 with **{renders:.0f} render(s)** (one serving process)"
+
+
 # --------------------------------------------------------------------------- chart
 
 
@@ -469,7 +524,9 @@ def main() -> int:
 
     servers: list[Server] = []
     try:
-        imgserver = start_imgserver(CORPUS, 0)
+        # Every request renders (no result cache, no coalescing of wrk's repeated URL): the table
+        # compares rendering; the cache-hit and coalesce rows measure those two separately.
+        imgserver = start_imgserver(CORPUS, 0, IMGSERVER_IMAGING_COALESCE="false")
         servers.append(imgserver)
         say(f"imgserver on port {imgserver.port}: pids {imgserver.pids()}")
         if thumbor_exe is not None:
@@ -541,7 +598,9 @@ def main() -> int:
         for sc in scenarios:
             if sc.kind is not None:
                 reason = special_available(imgserver, sc.kind)
-                special[sc.name] = reason or "available: measurement not implemented in this harness version"
+                if reason is None:
+                    reason = measure_special(sc, sc.path, args.duration, use_wrk)
+                special[sc.name] = reason
                 say(f"{sc.name}: {special[sc.name]}")
     finally:
         for server in servers:

@@ -79,6 +79,10 @@ async def obtain(
     fmt = expected_format(parsed, accepted, sniff_format(located.info.head), auto_jpg)
     name = result_path(parsed.image, digest, fmt) if state.store is not None and fmt else None
     mime = MIME_TYPES.get(fmt or "", "")
+    if not state.settings.imaging.coalesce:
+        alone = Abandonment()
+        alone.add(gone)
+        return await _produce(state, parsed, located, name, mime, draw, alone)
     if state.flights.waiting(digest):
         count(state.metrics, "coalesced")  # joins a load + render already under way
     return await state.flights.do(

@@ -87,6 +87,8 @@ class ImagingSettings:
     vips_concurrency: int = 1
     #: Apply EXIF orientation before any geometry (Thumbor's RESPECT_ORIENTATION).
     respect_orientation: bool = True
+    #: Concurrent requests for one result share one load and one render (per process).
+    coalesce: bool = True
     #: glibc malloc arenas per serving process; 0 = glibc's default (8 per core). 1 keeps
     #: memory flat: libvips' large buffers are reused instead of cached per thread.
     malloc_arenas: int = 1
