@@ -135,7 +135,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="imgserver-metrics-")
 
     from imgserver.imaging.setup import configure, libvips_version, set_malloc_arenas
-    from imgserver.wiring import open_state  # noqa: F401  (import the app before accepting)
 
     version = ".".join(map(str, libvips_version()))
     listeners = _bind(settings.server.host, settings.server.port, processes)

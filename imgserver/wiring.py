@@ -8,18 +8,22 @@ S3 object stores of ingest share it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from imgserver.app import make_ingestor, make_state
 from imgserver.ingest import Ingestor
 from imgserver.pool import RenderPool
 from imgserver.results import drain
-from imgserver.s3client import S3Handle, open_s3
 from imgserver.settings import Settings
 from imgserver.sources.base import Loader
 from imgserver.sources.file import FileLoader
 from imgserver.state import AppState, render_settings
 from imgserver.storage.base import ResultStore
 from imgserver.storage.fs import FileResultStore
+
+if TYPE_CHECKING:
+    # Imported only where S3 is used: botocore costs ~30 MB of memory per process.
+    from imgserver.s3client import S3Handle
 
 
 async def open_state(settings: Settings) -> AppState:
@@ -28,6 +32,8 @@ async def open_state(settings: Settings) -> AppState:
     handle: S3Handle | None = None
     s3_stores = settings.upload.enabled and settings.storage.kind == "s3"
     if settings.loader.kind == "s3" or settings.result_cache.kind == "s3" or s3_stores:
+        from imgserver.s3client import open_s3
+
         handle = await open_s3(settings.s3)
     loader: Loader
     if settings.loader.kind == "s3":
@@ -70,6 +76,8 @@ async def open_ingestor(settings: Settings, pool: RenderPool) -> tuple[Ingestor,
             return None
 
         return ingestor, nothing
+    from imgserver.s3client import open_s3
+
     handle = await open_s3(settings.s3)
     return make_ingestor(settings, pool, render_settings(settings), handle.client), handle.close
 
