@@ -416,7 +416,13 @@ def measure_special(sc: Scenario, path: str, duration: float, use_wrk: bool) -> 
         cold = path.replace("300x200", "301x199")
         before = renders_of(server)
         results: list[int] = []
-        threads = [threading.Thread(target=lambda: results.append(fetch(server.url(cold))[0])) for _ in range(32)]
+        start = threading.Barrier(32)  # all 32 are sent at once, so they overlap the one render
+
+        def one() -> None:
+            start.wait()
+            results.append(fetch(server.url(cold))[0])
+
+        threads = [threading.Thread(target=one) for _ in range(32)]
         for thread in threads:
             thread.start()
         for thread in threads:
