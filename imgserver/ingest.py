@@ -21,11 +21,10 @@ from imgserver.errors import Unprocessable, UpstreamError
 from imgserver.imaging.analyse import analyse
 from imgserver.imaging.probe import SourceLimits
 from imgserver.metadata import Origin, build_document
+from imgserver.plan.model import EXTENSIONS
 from imgserver.pool import RenderPool
 from imgserver.storage.objects import ObjectStore
 
-EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "avif": "avif", "heif": "heic",
-              "tiff": "tif", "svg": "svg"}
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 MAX_DEPTH = 5
 

@@ -20,12 +20,11 @@ import tornado.web
 
 from imgserver.errors import BadRequest, Forbidden, NotFound, SourceTooLarge, Unauthorized
 from imgserver.handlers.base import BaseHandler
-from imgserver.ingest import EXTENSIONS, Ingestor
-from imgserver.plan.model import MIME_TYPES
+from imgserver.ingest import Ingestor
+from imgserver.plan.model import MIME_BY_EXTENSION
 from imgserver.url.signing import signed_path
 
 _MULTIPART_SLACK = 64 * 1024  # boundaries and part headers around the file
-_MIME_BY_EXT = {ext: MIME_TYPES.get(fmt, f"image/{fmt}") for fmt, ext in EXTENSIONS.items()}
 MAX_PAGE = 200
 
 
@@ -135,7 +134,8 @@ class ImageApiHandler(ApiHandler):
         data = await self.ingestor.originals.get(key)
         if data is None:
             raise NotFound("no such image")
-        self.set_header("Content-Type", _MIME_BY_EXT.get(key.rsplit(".", 1)[-1].lower(), "application/octet-stream"))
+        extension = key.rsplit(".", 1)[-1].lower()
+        self.set_header("Content-Type", MIME_BY_EXTENSION.get(extension, "application/octet-stream"))
         self.set_header("Cache-Control", "private, no-store")
         self.set_header("Content-Disposition", "attachment")
         self.finish(data)

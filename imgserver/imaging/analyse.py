@@ -18,11 +18,10 @@ import pyvips
 from imgserver.errors import Unprocessable
 from imgserver.imaging.probe import SourceLimits, probe
 from imgserver.metadata import Analysis
-from imgserver.plan.model import MIME_TYPES
+from imgserver.plan.model import FORMAT_MIME_TYPES
 
 _EXIF_VALUE = re.compile(r"^(?P<raw>.*) \((?P<text>.*), (?P<type>[\w ]+), \d+ components, \d+ bytes\)$", re.DOTALL)
 _BITS = {"uchar": 8, "char": 8, "ushort": 16, "short": 16, "uint": 32, "int": 32, "float": 32, "double": 64}
-_MIME = {**MIME_TYPES, "heif": "image/heif", "tiff": "image/tiff", "svg": "image/svg+xml"}
 _B83 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~"
 
 
@@ -194,7 +193,7 @@ def analyse(data: bytes, limits: SourceLimits) -> Analysis:
         facts=facts,
         byte_size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
-        mime=_MIME.get(facts.format, "application/octet-stream"),
+        mime=FORMAT_MIME_TYPES.get(facts.format, "application/octet-stream"),
         bands=image.bands,
         interpretation=str(image.interpretation),
         bit_depth=_BITS.get(str(image.format), 8),

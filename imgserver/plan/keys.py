@@ -7,6 +7,7 @@ import hashlib
 
 from imgserver import __version__
 from imgserver.plan.build import _DEFAULT_OUTPUT
+from imgserver.plan.model import EXTENSIONS, MIME_TYPES
 from imgserver.url.grammar import ParsedUrl
 
 #: Bump when rendering changes in a way that should invalidate cached results and ETags.
@@ -36,8 +37,6 @@ def etag(parsed: ParsedUrl, source_identity: str, variant: str = "") -> str:
 
 # --- Result-cache layout (issue 4) ---
 
-#: File extension of each output format in the result cache.
-EXTENSIONS: dict[str, str] = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "avif": "avif"}
 #: S3 object keys are at most 1024 bytes; longer names are not cached.
 MAX_NAME_BYTES = 1024
 
@@ -67,7 +66,7 @@ def result_path(source_key: str, digest: str, output_format: str) -> str | None:
     they can be listed and deleted together (``http://host/p`` keys become ``http/host/p``).
     None when the key cannot be a safe relative
     path (empty, ``.``/``..`` segments, absolute, NUL or backslash) or is too long."""
-    ext = EXTENSIONS.get(output_format)
+    ext = EXTENSIONS.get(output_format) if output_format in MIME_TYPES else None  # outputs only
     for scheme in ("http://", "https://"):  # HTTP-loader keys: http/host/path
         if source_key.startswith(scheme):
             source_key = scheme[:-3] + "/" + source_key[len(scheme):]

@@ -16,6 +16,24 @@ MIME_TYPES: dict[str, str] = {
     "gif": "image/gif",
     "avif": "image/avif",
 }
+#: Every format we load or write, as named by the probe: MIME type and file extension.
+FORMAT_MIME_TYPES: dict[str, str] = {
+    **MIME_TYPES,
+    "heif": "image/heif",
+    "tiff": "image/tiff",
+    "svg": "image/svg+xml",
+}
+EXTENSIONS: dict[str, str] = {
+    "jpeg": "jpg",
+    "png": "png",
+    "webp": "webp",
+    "gif": "gif",
+    "avif": "avif",
+    "heif": "heic",
+    "tiff": "tif",
+    "svg": "svg",
+}
+MIME_BY_EXTENSION: dict[str, str] = {ext: FORMAT_MIME_TYPES[fmt] for fmt, ext in EXTENSIONS.items()}
 
 
 @dataclass(frozen=True)

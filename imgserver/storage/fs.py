@@ -7,12 +7,9 @@ import os
 import time
 from pathlib import Path
 
-from imgserver.plan.keys import EXTENSIONS
-from imgserver.plan.model import MIME_TYPES
+from imgserver.plan.model import MIME_BY_EXTENSION
 from imgserver.storage.base import CachedResult
 from imgserver.storage.objects import atomic_write
-
-_MIME_BY_EXT = {ext: MIME_TYPES[fmt] for fmt, ext in EXTENSIONS.items()}
 
 
 class FileResultStore:
@@ -39,7 +36,7 @@ class FileResultStore:
                 body = fh.read()
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return CachedResult(body, _MIME_BY_EXT.get(path.suffix.lstrip("."), "application/octet-stream"))
+        return CachedResult(body, MIME_BY_EXTENSION.get(path.suffix.lstrip("."), "application/octet-stream"))
 
     def _write(self, name: str, result: CachedResult) -> None:
         atomic_write(self._path(name), result.body)
