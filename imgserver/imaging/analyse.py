@@ -139,16 +139,14 @@ def analyse(data: bytes, limits: SourceLimits) -> Analysis:
     Raises UnsupportedSource (415) or Unprocessable (422)."""
     facts = probe(data, limits, respect_orientation=True)
     try:
-        options = "fail_on=error,n=-1" if facts.frames > 1 else "fail_on=error"
-        image = pyvips.Image.new_from_buffer(data, options, access="sequential")
-        # A small, display-oriented sRGB copy for colours and placeholders. Building it reads
-        # every pixel of the source, which is the full-decode validation.
-        small = pyvips.Image.thumbnail_buffer(
-            data, 32, height=32, option_string="fail_on=error", output_profile="srgb"
-        ).copy_memory()
-        # libvips: thumbnail's shrink-on-load reads JPEGs at 1/8 scale — a damaged
-        # entropy-coded body can escape that, so decode the full image once too.
-        pyvips.Image.new_from_buffer(data, options, access="sequential").avg()
+        image = pyvips.Image.new_from_buffer(data, "fail_on=error", access="sequential")
+        if facts.frames > 1:
+            # Every frame must decode, not only the first one the small copy is made from.
+            pyvips.Image.new_from_buffer(data, "fail_on=error,n=-1", access="sequential").avg()
+        # A small, display-oriented sRGB copy for colours and placeholders. Without
+        # shrink-on-load it reduces every pixel of the (first) frame, so this one pass is
+        # also the full-decode validation.
+        small = image.thumbnail_image(32, height=32, output_profile="srgb").copy_memory()
     except pyvips.Error:
         raise Unprocessable("image cannot be decoded completely") from None
     if small.bands > 3:

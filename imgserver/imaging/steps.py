@@ -135,10 +135,15 @@ def _detect_focus(image: pyvips.Image, plan: Plan, sx: float, sy: float) -> Foca
     return FocalPoint(found["attention_x"] / sx, found["attention_y"] / sy, "detection")
 
 
+def _page_height(image: pyvips.Image) -> int:
+    """The height of one frame of a loaded animation (the whole height for a still)."""
+    page = image.get("page-height") if image.get_typeof("page-height") else image.height
+    return int(page) if isinstance(page, int) and 0 < page <= image.height else image.height
+
+
 def _split_frames(image: pyvips.Image) -> list[pyvips.Image]:
     """A loaded animation (one tall strip of pages) as a list of frames."""
-    page = image.get("page-height") if image.get_typeof("page-height") else image.height
-    page_h = int(page) if isinstance(page, int) and 0 < page <= image.height else image.height
+    page_h = _page_height(image)
     count = image.height // page_h
     return [image.crop(0, i * page_h, image.width, page_h) for i in range(count)] or [image]
 
@@ -172,8 +177,8 @@ def load_geometry(
     scaled_w, scaled_h = max(1, round(facts.width * sx)), max(1, round(facts.height * sy))
     if full is None:
         image = _load_scaled(data, facts, scaled_w, scaled_h, settings.respect_orientation, pages)
-    elif (scaled_w, scaled_h) != (full.width, _page_height(full)):
-        image = full.resize(scaled_w / full.width, vscale=scaled_h / _page_height(full))
+    elif (scaled_w, scaled_h) != (full.width, full_page_h := _page_height(full)):
+        image = full.resize(scaled_w / full.width, vscale=scaled_h / full_page_h)
         if pages:
             image.set_type(pyvips.GValue.gint_type, "page-height", scaled_h)
     else:
@@ -192,10 +197,6 @@ def load_geometry(
     left = round(box.left * sx)
     top = round(box.top * sy)
     return plan, [_cut(frame, left, top, out_w, out_h) for frame in frames]
-
-
-def _page_height(image: pyvips.Image) -> int:
-    return _split_frames(image)[0].height
 
 
 def _cut(image: pyvips.Image, left: int, top: int, width: int, height: int) -> pyvips.Image:
