@@ -26,14 +26,10 @@ class NegotiationSettings:
 
     @property
     def enabled(self) -> tuple[OutputFormat, ...]:
-        """Negotiable formats switched on, in preference order."""
+        """Negotiable formats switched on, in preference order (unlisted ones last)."""
         on = {"webp": self.auto_webp, "avif": self.auto_avif}
-        order = [f for f in self.preference if f in on] + [f for f in _NEGOTIABLE if f not in self.preference]
-        return tuple(f for f in _ordered(order) if on[f])
-
-
-def _ordered(names: Sequence[str]) -> list[OutputFormat]:
-    return [f for name in dict.fromkeys(names) for f in _NEGOTIABLE if f == name]
+        rank = {name: i for i, name in enumerate(self.preference)}
+        return tuple(sorted((f for f in _NEGOTIABLE if on[f]), key=lambda f: rank.get(f, len(rank))))
 
 
 def parse_accept(header: str | None) -> dict[str, float]:
