@@ -10,7 +10,10 @@ the server (``POST /api/sign``).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from imgserver.errors import NotFound
@@ -64,24 +67,44 @@ class ConsoleHandler(BaseHandler):
         for name, value in SECURITY_HEADERS.items():
             self.set_header(name, value)
 
-    def _asset(self, name: str | None) -> Path:
+    def _asset(self, name: str | None) -> Asset:
         if not self.state.settings.upload.enabled:
             raise NotFound("not found")
-        name = name or "index.html"
-        path = WEB_ROOT / name
-        if not _ASSET.fullmatch(name) or not path.is_file():
+        found = _read_asset(name or "index.html")
+        if found is None:
             raise NotFound("not found")
-        return path
+        self.set_header("Content-Type", found.content_type)
+        self.set_header("Cache-Control", "no-cache")
+        # GET and HEAD give the same validator (Tornado's own would hash HEAD's empty body).
+        self.set_header("ETag", found.etag)
+        return found
 
     def get(self, name: str | None = None) -> None:
-        path = self._asset(name)
-        self.set_header("Content-Type", CONTENT_TYPES[path.suffix])
-        self.set_header("Cache-Control", "no-cache")
-        self.finish(path.read_bytes())
+        asset = self._asset(name)
+        if self.check_etag_header():
+            self.set_status(304)
+            self.finish()
+            return
+        self.finish(asset.body)
 
     def head(self, name: str | None = None) -> None:
-        path = self._asset(name)
-        self.set_header("Content-Type", CONTENT_TYPES[path.suffix])
-        self.set_header("Cache-Control", "no-cache")
-        self.set_header("Content-Length", str(path.stat().st_size))
+        self.set_header("Content-Length", str(len(self._asset(name).body)))
         self.finish()
+
+
+@dataclass(frozen=True)
+class Asset:
+    content_type: str
+    body: bytes
+    etag: str
+
+
+@functools.cache
+def _read_asset(name: str) -> Asset | None:
+    """A console file, read once: the files do not change while the server runs. Names are
+    matched against a strict pattern before touching the disk."""
+    path = WEB_ROOT / name
+    if not _ASSET.fullmatch(name) or not path.is_file():
+        return None
+    body = path.read_bytes()
+    return Asset(CONTENT_TYPES[path.suffix], body, f'"{hashlib.sha256(body).hexdigest()[:40]}"')

@@ -13,6 +13,7 @@ connection faults → 502; connect or request timeout → 504.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import hashlib
 import re
@@ -56,6 +57,10 @@ class GuardedResolver(tornado.netutil.Resolver):
 
     def close(self) -> None:
         self._inner.close()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def source_url(key: str, default_scheme: str) -> str:
@@ -109,7 +114,8 @@ class HttpLoader:
                 raise NotFound()
             if response.code != 200:
                 raise UpstreamError(f"source store failed (HTTP {response.code})")
-            identity = "http-" + hashlib.sha256(data).hexdigest()[:32]
+            # Hashing up to max_source_bytes takes milliseconds: not on the event loop.
+            identity = "http-" + (await asyncio.to_thread(_sha256, data))[:32]
             return Source(data, identity, _last_modified(response.headers.get("Last-Modified")))
         raise UpstreamError("source store failed (too many redirects)")
 
