@@ -10,6 +10,7 @@ from pathlib import Path
 
 from imgserver.errors import NotFound, SourceTooLarge
 from imgserver.sources.base import HEAD_BYTES, Source, SourceInfo
+from imgserver.storage.objects import check_name
 
 
 def resolve_key(root: Path, key: str) -> Path:
@@ -18,12 +19,7 @@ def resolve_key(root: Path, key: str) -> Path:
     Refused keys — ``..`` segments, absolute paths, NUL bytes, symlinks that leave the
     root — give the same NotFound as a missing file, so a client cannot probe which
     paths exist outside the root."""
-    if not key or "\x00" in key or key.startswith("/") or "\\" in key:
-        raise NotFound()
-    parts = key.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise NotFound()
-    candidate = root.joinpath(*parts)
+    candidate = root.joinpath(*check_name(key).split("/"))
     try:
         real = candidate.resolve(strict=True)
     except (OSError, RuntimeError):

@@ -6,9 +6,10 @@ import re
 
 from botocore.exceptions import ClientError
 
-from imgserver.errors import NotFound, SourceTooLarge
+from imgserver.errors import SourceTooLarge
 from imgserver.s3client import FAULTS, S3Client, error_code, read_capped, translate
 from imgserver.sources.base import HEAD_BYTES, Source, SourceInfo, as_utc
+from imgserver.storage.objects import check_name
 
 _TOTAL_SIZE = re.compile(r"/(\d+)$")
 
@@ -17,11 +18,7 @@ def object_key(prefix: str, key: str) -> str:
     """The object key for an image key, or NotFound for keys no original can have: empty,
     ``.``/``..``/empty segments, absolute, NUL or backslash. Refusing them keeps a key
     inside ``prefix`` on stores that normalise paths (SeaweedFS, MinIO do)."""
-    if not key or "\x00" in key or "\\" in key or key.startswith("/"):
-        raise NotFound()
-    if any(part in ("", ".", "..") for part in key.split("/")):
-        raise NotFound()
-    return prefix + key
+    return prefix + check_name(key)
 
 
 def identity_of(etag: str) -> str:

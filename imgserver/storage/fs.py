@@ -9,7 +9,7 @@ from pathlib import Path
 
 from imgserver.plan.model import MIME_BY_EXTENSION
 from imgserver.storage.base import CachedResult
-from imgserver.storage.objects import atomic_write
+from imgserver.storage.objects import atomic_write, remove_tree
 
 
 class FileResultStore:
@@ -47,22 +47,8 @@ class FileResultStore:
     async def put(self, name: str, result: CachedResult) -> None:
         await asyncio.to_thread(self._write, name, result)
 
-    def _delete_prefix(self, prefix: str) -> int:
-        folder = self._path(prefix)
-        if not folder.is_dir():
-            return 0
-        count = 0
-        for path in sorted(folder.rglob("*"), reverse=True):
-            if path.is_dir():
-                path.rmdir()
-            else:
-                path.unlink()
-                count += 1
-        folder.rmdir()
-        return count
-
     async def delete_prefix(self, prefix: str) -> int:
-        return await asyncio.to_thread(self._delete_prefix, prefix)
+        return await asyncio.to_thread(remove_tree, self._path(prefix))
 
     async def close(self) -> None:
         return None

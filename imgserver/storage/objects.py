@@ -62,6 +62,22 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def remove_tree(folder: Path) -> int:
+    """Delete ``folder`` and everything below it (symlinks removed, not followed); returns
+    how many files went. A missing folder is 0."""
+    if not folder.is_dir() or folder.is_symlink():
+        return 0
+    count = 0
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+            count += 1
+        else:
+            path.rmdir()
+    folder.rmdir()
+    return count
+
+
 def check_name(name: str) -> str:
     """A safe relative name, or NotFound (same answer as a missing object)."""
     parts = name.split("/")
@@ -100,18 +116,7 @@ class FileObjectStore:
         self._path(name).unlink(missing_ok=True)
 
     def _delete_prefix(self, prefix: str) -> int:
-        folder = self._path(prefix)
-        if not folder.is_dir():
-            return 0
-        count = 0
-        for path in sorted(folder.rglob("*"), reverse=True):
-            if path.is_file() or path.is_symlink():
-                path.unlink()
-                count += 1
-            else:
-                path.rmdir()
-        folder.rmdir()
-        return count
+        return remove_tree(self._path(prefix))
 
     def _list(self, prefix: str, limit: int, cursor: str | None) -> Listing:
         names = sorted(
