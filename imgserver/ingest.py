@@ -88,6 +88,7 @@ class Ingestor:
         store (events); otherwise it is derived from ``name`` and the content.
 
         Raises UnsupportedSource (415), Unprocessable (422) or a store error (502)."""
+        known: dict[str, Any] | None = None
         if key is not None:
             # Events repeat (at-least-once delivery, and an upload's own ObjectCreated event):
             # a document recording these very bytes means done, without decoding them again.
@@ -101,10 +102,11 @@ class Ingestor:
             raise Unprocessable(
                 f"image is {facts.width}x{facts.height}, smaller than {self.rules.min_width}x{self.rules.min_height}"
             )
-        key = key or make_key(name, analysis.sha256, facts.format)
-        previous = await self.existing(key)
-        if previous is not None and previous.get("sha256") == analysis.sha256:
-            return IngestResult(key, previous, created=False)
+        if key is None:  # the key depends on the content: only now can a previous upload be found
+            key = make_key(name, analysis.sha256, facts.format)
+            known = await self.existing(key)
+            if known is not None and known.get("sha256") == analysis.sha256:
+                return IngestResult(key, known, created=False)
         document = build_document(
             key,
             analysis,
