@@ -50,7 +50,11 @@ class Outcome:
 
 
 async def locate(state: AppState, key: str) -> Located:
-    """Stat the source (NotFound, SourceTooLarge, UpstreamError, UpstreamTimeout)."""
+    """Stat the source (NotFound, SourceTooLarge, UpstreamError, UpstreamTimeout).
+
+    A loader that cannot tell a source's identity without its body (the HTTP loader, whose
+    identity is a hash of the body) downloads it here, before the flight and the admission:
+    for such sources concurrent requests each download, and the bytes are held while waiting."""
     max_bytes = state.settings.limits.max_source_bytes
     info = await state.loader.stat(key, max_bytes)
     if info is not None:
@@ -112,8 +116,9 @@ async def _produce(
         observe("cache", time.perf_counter() - started)
         if cached is not None:
             return Outcome(cached, cached=True)
-    # Admitted before loading: a miss waiting for a render thread holds no source bytes, so
-    # memory stays flat however many clients queue (cache hits never wait here).
+    # Admitted before loading: a miss waiting for a render thread holds no source bytes (except
+    # what locate() had to download), so memory stays flat however many clients queue; cache
+    # hits never wait here.
     async with state.pool.admit(abandoned):
         started = time.perf_counter()
         source = located.source or await _load(state, parsed.image)

@@ -18,6 +18,7 @@ from itertools import pairwise
 
 import pyvips
 
+from imgserver.imaging.encode import to_8bit_srgb
 from imgserver.imaging.filters.registry import FilterContext, pixel_filter
 from imgserver.url.colors import parse_color
 from imgserver.url.filters import FilterCall, parse_curve
@@ -27,22 +28,11 @@ Lut = Sequence[int]
 #: ITU-R 601-2 luma, the weights of Pillow's "L" conversion and of Thumbor's saturation.
 LUMA = (0.299, 0.587, 0.114)
 
-_OTHER_COLOUR_SPACES = frozenset({"rgb16", "scrgb", "xyz", "lab", "labq", "labs", "lch", "cmc", "yxy", "hsv", "cmyk"})
 
 
 # --- bands: colour and alpha --------------------------------------------------------------------
 
 
-def _to_8bit(image: pyvips.Image) -> pyvips.Image:
-    """8-bit grey or sRGB, alpha kept; values outside 0..255 are clipped (libvips cast clips)."""
-    interpretation = image.interpretation
-    if interpretation == "grey16":
-        image = image.colourspace("b-w")
-    elif interpretation in _OTHER_COLOUR_SPACES:
-        image = image.colourspace("srgb")
-    if image.format != "uchar":
-        image = image.cast("uchar")
-    return image
 
 
 def _split(image: pyvips.Image, colour: bool = False) -> tuple[pyvips.Image, pyvips.Image | None]:
@@ -50,7 +40,7 @@ def _split(image: pyvips.Image, colour: bool = False) -> tuple[pyvips.Image, pyv
 
     With ``colour`` a grey image becomes sRGB first (for filters that tint channels apart,
     as Thumbor's ``image_data_as_rgb`` does)."""
-    image = _to_8bit(image)
+    image = to_8bit_srgb(image)
     if colour and image.bands < 3:
         image = image.copy(interpretation="b-w").colourspace("srgb")
     n = 1 if image.bands < 3 else 3
