@@ -10,6 +10,7 @@ arithmetic. Every filter keeps alpha untouched, returns 8-bit sRGB (3 bands, +al
 
 from __future__ import annotations
 
+import functools
 import math
 from array import array
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ import pyvips
 from imgserver.imaging.encode import to_8bit_srgb
 from imgserver.imaging.filters.registry import FilterContext, pixel_filter
 from imgserver.url.colors import parse_color
-from imgserver.url.filters import FilterCall, parse_curve
+from imgserver.url.filters import FilterArg, FilterCall, parse_curve
 
 Lut = Sequence[int]
 
@@ -161,9 +162,14 @@ def curve(image: pyvips.Image, call: FilterCall, ctx: FilterContext) -> pyvips.I
     """curve(all, r, g, b): per-channel tone curves, then the ``all`` curve on every channel.
 
     Thumbor calls the first curve "alpha", but it is the master curve: alpha stays untouched."""
-    master, red, green, blue = (curve_table(parse_curve(str(a))) for a in call.args[:4])
-    luts = [[master[channel[v]] for v in range(256)] for channel in (red, green, blue)]
-    return _apply_luts(image, luts, colour=True)
+    return _apply_luts(image, _curve_luts(call.args[:4]), colour=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _curve_luts(curves: tuple[FilterArg, ...]) -> list[list[int]]:
+    """The three channel tables of a curve() call: built once, not once per frame."""
+    master, red, green, blue = (curve_table(parse_curve(str(a))) for a in curves)
+    return [[master[channel[v]] for v in range(256)] for channel in (red, green, blue)]
 
 
 # --- equalize -----------------------------------------------------------------------------------
