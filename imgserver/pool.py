@@ -21,9 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
 from imgserver.errors import ClientGone, Overloaded
+from imgserver.imaging.setup import HEAP
 from imgserver.metrics import IN_FLIGHT, QUEUE_DEPTH, observe
 
 T = TypeVar("T")
+
+#: Seconds the pool must stay idle before the heap is trimmed (imaging.setup.HeapTrimmer).
+IDLE_TRIM_DELAY = 0.5
 
 
 class Cancel(Protocol):
@@ -130,6 +134,7 @@ class RenderPool:
                 return fn(*args)
             finally:
                 self._count("completed")
+                HEAP.trim(busy=True)  # under sustained load: at most every HEAP.interval s
 
         self.in_flight += 1
         IN_FLIGHT.inc()
@@ -138,6 +143,14 @@ class RenderPool:
         finally:
             self.in_flight -= 1
             IN_FLIGHT.dec()
+            if self.in_flight == 0 and HEAP.dirty:
+                asyncio.get_running_loop().call_later(IDLE_TRIM_DELAY, self._trim_if_idle)
+
+    def _trim_if_idle(self) -> None:
+        """Trim the heap on a render thread once the pool has stayed idle."""
+        if self.in_flight == 0 and HEAP.dirty:
+            with contextlib.suppress(RuntimeError):  # the executor has shut down
+                self._executor.submit(HEAP.trim)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

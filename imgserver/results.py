@@ -6,9 +6,8 @@ one result key, concurrent requests share one flight: a result-cache lookup, and
 miss one download and one render. The result is answered before it is stored; store
 faults are logged and counted, never a client error.
 
-The negotiated output format is the ``variant`` argument of :func:`obtain` (today the
-empty string: the plan decides, from ``format()`` or the source's own format); the
-handler passes the render call itself, so its arguments stay in one place.
+The handler computes the result key once (it is also the ETag) and passes it, and the
+render call itself, so their arguments stay in one place.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 
 from imgserver.imaging.steps import Rendered
 from imgserver.metrics import SOURCE_BYTES, count, observe
-from imgserver.plan.keys import expected_format, result_key, result_path
+from imgserver.plan.keys import expected_format, result_path
 from imgserver.plan.model import MIME_TYPES
 from imgserver.plan.sniff import sniff_format
 from imgserver.singleflight import Abandonment
@@ -67,7 +66,7 @@ async def obtain(
     state: AppState,
     parsed: ParsedUrl,
     located: Located,
-    variant: str,
+    digest: str,
     accepted: tuple[str, ...],
     draw: Callable[[bytes], Rendered],
     gone: threading.Event | None = None,
@@ -75,10 +74,10 @@ async def obtain(
     """The encoded result for ``parsed``: from the result cache, or ``draw(source bytes)``
     run once in the render pool for every concurrent request with the same result key.
 
-    ``variant`` is everything besides the request and the source that shapes the bytes
-    (negotiated formats, watermark versions); ``accepted`` the negotiated formats; ``gone``
-    is set if this client disconnects (the render is skipped when every client is gone)."""
-    digest = result_key(parsed, located.info.identity, variant)
+    ``digest`` is the request's :func:`~imgserver.plan.keys.result_key` (request, source
+    version, and everything else that shapes the bytes: negotiated formats, watermark
+    versions); ``accepted`` the negotiated formats; ``gone`` is set if this client disconnects
+    (the render is skipped when every client is gone)."""
     auto_jpg = state.settings.formats.auto_png_to_jpg
     fmt = expected_format(parsed, accepted, sniff_format(located.info.head), auto_jpg)
     name = result_path(parsed.image, digest, fmt) if state.store is not None and fmt else None
@@ -120,10 +119,18 @@ async def _produce(
     # what locate() had to download), so memory stays flat however many clients queue; cache
     # hits never wait here.
     async with state.pool.admit(abandoned):
-        started = time.perf_counter()
-        source = located.source or await _load(state, parsed.image)
-        observe("load", time.perf_counter() - started)
-        rendered = await state.pool.run(draw, source.data, cancel=abandoned)
+        read: Callable[[str, int], Source] | None = getattr(state.loader, "read", None)
+        if located.source is None and read is not None:
+            # A local loader: the render job reads the file itself (one thread hop, not two).
+            max_bytes = state.settings.limits.max_source_bytes
+            job = (read, parsed.image, max_bytes, draw)
+            source, rendered = await state.pool.run(_read_and_draw, *job, cancel=abandoned)
+            count(state.metrics, "source_loads")
+        else:
+            started = time.perf_counter()
+            source = located.source or await _load(state, parsed.image)
+            observe("load", time.perf_counter() - started)
+            rendered = await state.pool.run(draw, source.data, cancel=abandoned)
     count(state.metrics, "renders")
     observe("render", rendered.render_seconds)
     observe("encode", rendered.encode_seconds)
@@ -132,6 +139,17 @@ async def _produce(
     if name is not None and source.identity == located.info.identity and rendered.mime == expected_mime:
         _store_later(state, name, result)
     return Outcome(result, cached=False)
+
+
+def _read_and_draw(
+    read: Callable[[str, int], Source], key: str, max_bytes: int, draw: Callable[[bytes], Rendered]
+) -> tuple[Source, Rendered]:
+    """Read a local source and render it, on a render thread."""
+    started = time.perf_counter()
+    source = read(key, max_bytes)
+    observe("load", time.perf_counter() - started)
+    SOURCE_BYTES.inc(len(source.data))
+    return source, draw(source.data)
 
 
 async def _cache_get(state: AppState, name: str) -> CachedResult | None:

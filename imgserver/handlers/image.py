@@ -11,7 +11,7 @@ from imgserver.errors import Forbidden
 from imgserver.handlers.base import BaseHandler
 from imgserver.imaging.steps import describe, render
 from imgserver.plan.build import FormatPolicy
-from imgserver.plan.keys import etag
+from imgserver.plan.keys import etag, result_key
 from imgserver.plan.model import OutputFormat, Plan, SourceFacts
 from imgserver.plan.negotiate import accepted_formats, negotiable, variant
 from imgserver.plan.preload import apply_preload
@@ -132,7 +132,8 @@ class ImageHandler(BaseHandler):
         # The ETag and the result key cover everything the bytes depend on: request, source
         # version, negotiated formats and the marks' versions.
         shaped_by = "|".join([variant(accepted), *(m.identity for m in marks.values())])
-        tag = etag(parsed, info.identity, shaped_by)
+        digest = result_key(parsed, info.identity, shaped_by)
+        tag = etag(digest)
         self.set_header("ETag", tag)
         self.set_header("Cache-Control", self._cache_control(parsed))
         if info.last_modified is not None:
@@ -149,7 +150,7 @@ class ImageHandler(BaseHandler):
             state,
             parsed,
             located,
-            shaped_by,
+            digest,
             accepted,
             lambda data: render(data, parsed, state.render, policy, mark_bytes),
             self.client_gone,

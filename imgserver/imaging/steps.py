@@ -21,13 +21,13 @@ from imgserver.errors import Unprocessable
 from imgserver.imaging.encode import EncodeSettings, encode
 from imgserver.imaging.filters import FilterContext, apply_filters
 from imgserver.imaging.probe import SourceLimits, probe
-from imgserver.imaging.setup import trim_memory
+from imgserver.imaging.setup import HEAP
 from imgserver.plan.build import DEFAULT_POLICY, FormatPolicy, PlanLimits, Qualities, build_plan
 from imgserver.plan.model import Box, FocalPoint, Plan, SourceFacts
 from imgserver.url.grammar import ParsedUrl, Trim
 
-#: Sources at least this large (decoded bytes) hand their freed heap back to the OS after
-#: rendering, so a burst of big images does not leave every process at its high-water mark.
+#: Sources at least this large (decoded bytes) mark the heap for trimming (imaging.setup.HEAP),
+#: so a burst of big images does not leave every process at its high-water mark.
 TRIM_AFTER_BYTES = 2_000_000
 
 
@@ -268,7 +268,7 @@ def render(
         raise Unprocessable("source image cannot be decoded") from None
     finally:
         if facts.width * facts.height * facts.frames * (4 if facts.has_alpha else 3) >= TRIM_AFTER_BYTES:
-            trim_memory()
+            HEAP.mark()
     return Rendered(body, plan.output.mime, plan, encoding - started, done - encoding)
 
 

@@ -30,9 +30,10 @@ def result_key(parsed: ParsedUrl, source_identity: str, variant: str = "") -> st
     return h.hexdigest()
 
 
-def etag(parsed: ParsedUrl, source_identity: str, variant: str = "") -> str:
-    """A strong ETag (quoted), known before rendering so If-None-Match skips all work."""
-    return f'"{result_key(parsed, source_identity, variant)[:32]}"'
+def etag(digest: str) -> str:
+    """The strong ETag (quoted) of a :func:`result_key`: known before rendering, so
+    If-None-Match skips all work."""
+    return f'"{digest[:32]}"'
 
 
 # --- Result-cache layout (issue 4) ---

@@ -58,3 +58,7 @@ class Loader(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+    # Optional, for loaders whose reads are local and cheap (the file loader):
+    # ``read(key, max_bytes) -> Source``, the blocking form of ``load``, called on a render
+    # thread so a render needs one thread hop. Remote loaders do not have it.

@@ -12,47 +12,72 @@ from imgserver.errors import NotFound, SourceTooLarge
 from imgserver.sources.base import HEAD_BYTES, Source, SourceInfo
 from imgserver.storage.objects import check_name
 
-
-def resolve_key(root: Path, key: str) -> Path:
-    """The file for ``key`` (already percent-decoded) inside ``root``, or NotFound.
-
-    Refused keys — ``..`` segments, absolute paths, NUL bytes, symlinks that leave the
-    root — give the same NotFound as a missing file, so a client cannot probe which
-    paths exist outside the root."""
-    candidate = root.joinpath(*check_name(key).split("/"))
-    try:
-        real = candidate.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise NotFound() from None
-    if not real.is_relative_to(root):
-        raise NotFound()
-    return real
+#: Linux names every open file's real path here: one readlink tells where an open landed.
+_PROC_FD = "/proc/self/fd"
 
 
 class FileLoader:
-    """Serves keys below ``root``; blocking file I/O runs off the event loop."""
+    """Serves keys below ``root``. Blocking file I/O never runs on the event loop: ``stat``
+    and ``load`` use a thread, and :meth:`read` is called on a render thread (local reads
+    are cheap, so the render job reads its own source: one thread hop instead of two)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
+        self._root = str(self.root)
+        self._prefix = os.path.join(self._root, "")
+        self._proc_fd = os.path.isdir(_PROC_FD)
+
+    def _open(self, key: str) -> int:
+        """An open descriptor of the file for ``key`` (already percent-decoded), or NotFound.
+
+        Refused keys — ``..`` segments, absolute paths, NUL bytes, symlinks that leave the
+        root — give the same NotFound as a missing file, so a client cannot probe which
+        paths exist outside the root. Symlinks inside the root are followed. On Linux the
+        check is on the file actually opened (its /proc/self/fd link), so no rename between
+        a check and the open can slip a file from outside the root in."""
+        path = os.path.join(self._root, check_name(key))
+        if not self._proc_fd:  # elsewhere: resolve first, then open what was checked
+            try:
+                path = os.path.realpath(path, strict=True)
+            except (OSError, RuntimeError):
+                raise NotFound() from None
+            if not path.startswith(self._prefix):
+                raise NotFound()
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | (0 if self._proc_fd else os.O_NOFOLLOW))
+        except (OSError, ValueError):
+            raise NotFound() from None
+        if self._proc_fd:
+            try:
+                real = os.readlink(f"{_PROC_FD}/{fd}")
+            except OSError:
+                real = ""
+            if not real.startswith(self._prefix):
+                os.close(fd)
+                raise NotFound()
+        return fd
 
     def _read(self, key: str, max_bytes: int, whole: bool = True) -> tuple[Source, int]:
-        """The file's bytes (only the first HEAD_BYTES unless ``whole``) and its identity."""
-        path = resolve_key(self.root, key)
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            raise NotFound() from None
-        with os.fdopen(fd, "rb") as fh:
-            info = os.fstat(fh.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise NotFound()
+        """The file's bytes (only the first HEAD_BYTES unless ``whole``) and its size."""
+        fd = self._open(key)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # a directory, a device, a FIFO
+            os.close(fd)
+            raise NotFound()
+        with os.fdopen(fd, "rb", buffering=0) as fh:
             if info.st_size > max_bytes:
                 raise SourceTooLarge(f"source image is {info.st_size} bytes, over the limit of {max_bytes}")
-            data = fh.read(max_bytes + 1 if whole else HEAD_BYTES)
-        if len(data) > max_bytes:  # grew while we read it
+            data = fh.read(info.st_size + 1 if whole else HEAD_BYTES)
+            if whole and len(data) > info.st_size:  # grew while we read it: the rest, capped
+                data += fh.read(max_bytes + 1 - len(data))
+        if len(data) > max_bytes:
             raise SourceTooLarge(f"source image is over the limit of {max_bytes} bytes")
         modified = datetime.fromtimestamp(info.st_mtime, tz=UTC).replace(microsecond=0)
         return Source(data, f"{info.st_size:x}-{info.st_mtime_ns:x}", modified), info.st_size
+
+    def read(self, key: str, max_bytes: int) -> Source:
+        """Blocking :meth:`load`, for a render thread."""
+        return self._read(key, max_bytes)[0]
 
     async def load(self, key: str, max_bytes: int) -> Source:
         source, _ = await asyncio.to_thread(self._read, key, max_bytes)

@@ -210,6 +210,13 @@ async def test_names_with_spaces_and_unicode(fetch) -> None:
     assert (await fetch("/unsafe/60x40/link-in.jpg")).code == 200  # symlink inside the root
 
 
+@pytest.mark.gen_test
+async def test_a_folder_is_not_an_image(fetch) -> None:
+    for path in ("/unsafe/60x40/bad", "/unsafe/60x40/bad/", "/unsafe/meta/60x40/big"):
+        response = await fetch(path)
+        assert response.code == 404, (path, response.code, response.body)
+
+
 BAD_INPUTS = [
     # (path, status, words the short reason must contain)
     ("/unsafe/bad/truncated.jpg", 422, "decoded"),

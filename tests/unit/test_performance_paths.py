@@ -59,3 +59,73 @@ def test_admission_is_bounded_and_first_come_first_served() -> None:
         return order
 
     assert asyncio.run(scenario()) == ["a", "b", "c"]
+
+
+def test_heap_trimmer_trims_marked_heaps_at_most_once_per_interval_under_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from imgserver.imaging import setup
+
+    calls: list[int] = []
+    monkeypatch.setattr(setup, "trim_memory", lambda: calls.append(1))
+    trimmer = setup.HeapTrimmer(interval=60.0)
+    assert not trimmer.trim()  # nothing freed by a large render yet
+    trimmer.mark()
+    assert not trimmer.trim(busy=True)  # under load, within the interval: wait
+    assert trimmer.trim()  # idle: trim now
+    assert not trimmer.dirty and calls == [1]
+    trimmer.mark()
+    assert not trimmer.trim(busy=True)
+    trimmer.interval = 0.0
+    assert trimmer.trim(busy=True)  # interval passed: trim even while busy
+    assert calls == [1, 1]
+
+
+def test_render_pool_trims_the_heap_once_it_has_gone_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    from imgserver import pool as pool_module
+    from imgserver.imaging import setup
+
+    trims: list[int] = []
+    monkeypatch.setattr(setup, "trim_memory", lambda: trims.append(1))
+    monkeypatch.setattr(pool_module, "IDLE_TRIM_DELAY", 0.05)
+    monkeypatch.setattr(setup.HEAP, "interval", 3600.0)  # never while busy, in this test
+
+    async def scenario() -> tuple[int, int, bool]:
+        pool = RenderPool(threads=2, queue_size=4)
+        try:
+            await asyncio.gather(*(pool.run(setup.HEAP.mark) for _ in range(4)))
+            during = len(trims)  # the jobs just finished: no trim yet
+            await asyncio.sleep(0.3)
+            return during, len(trims), setup.HEAP.dirty
+        finally:
+            pool.shutdown()
+
+    during, after, dirty = asyncio.run(scenario())
+    assert (during, after, dirty) == (0, 1, False)
+
+
+def test_file_loader_read_is_load_on_the_calling_thread_and_refuses_the_same_keys(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from imgserver.errors import NotFound, SourceTooLarge
+    from imgserver.sources.file import FileLoader
+
+    base = Path(str(tmp_path))
+    root, outside = base / "root", base / "outside"
+    (root / "a").mkdir(parents=True)
+    outside.mkdir()
+    (root / "a" / "x.jpg").write_bytes(b"inside" * 10)
+    (outside / "secret.jpg").write_bytes(b"secret")
+    (root / "link-in.jpg").symlink_to(root / "a" / "x.jpg")
+    (root / "link-out.jpg").symlink_to(outside / "secret.jpg")
+    (root / "dir-out").symlink_to(outside, target_is_directory=True)
+    loader = FileLoader(root)
+    loaded = asyncio.run(loader.load("a/x.jpg", 1000))
+    assert loader.read("a/x.jpg", 1000) == loaded
+    assert loader.read("link-in.jpg", 1000).data == b"inside" * 10
+    for key in ("link-out.jpg", "dir-out/secret.jpg", "../outside/secret.jpg", "a", "missing.jpg", "a/\x00.jpg"):
+        with pytest.raises(NotFound):
+            loader.read(key, 1000)
+    with pytest.raises(SourceTooLarge):
+        loader.read("a/x.jpg", 59)
+    assert len(loader.read("a/x.jpg", 60).data) == 60
