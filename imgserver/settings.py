@@ -119,6 +119,9 @@ class FormatsSettings:
     png_filter: str = "paeth"
     #: GIF encoder effort 1 (fastest) .. 10 (smallest); libvips' default 7 is ~5x slower.
     gif_effort: int = 1
+    #: GIF dithering strength 0 (none: banding on gradients) .. 1 (libvips' default, full
+    #: Floyd-Steinberg). 0.5 looks the same as 1 on resized animations and quantises ~15% faster.
+    gif_dither: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -361,6 +364,8 @@ def _check(settings: Settings, serving: bool = True) -> list[str]:
         problems.append(f"formats.avif_effort: must be 0..9 (got {s.formats.avif_effort})")
     if not 1 <= s.formats.gif_effort <= 10:
         problems.append(f"formats.gif_effort: must be 1..10 (got {s.formats.gif_effort})")
+    if not 0 <= s.formats.gif_dither <= 1:
+        problems.append(f"formats.gif_dither: must be 0..1 (got {s.formats.gif_dither})")
     if s.formats.png_filter not in PNG_FILTERS:
         problems.append(f"formats.png_filter: must be one of {', '.join(PNG_FILTERS)} (got {s.formats.png_filter!r})")
     if not 0 <= s.formats.png_compression <= 9:

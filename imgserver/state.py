@@ -73,6 +73,7 @@ def render_settings(settings: Settings) -> RenderSettings:
             png_compression=formats.png_compression,
             avif_effort=formats.avif_effort,
             gif_effort=formats.gif_effort,
+            gif_dither=formats.gif_dither,
             png_filter=formats.png_filter,
         ),
         respect_orientation=imaging.respect_orientation,

@@ -129,3 +129,68 @@ def test_file_loader_read_is_load_on_the_calling_thread_and_refuses_the_same_key
     with pytest.raises(SourceTooLarge):
         loader.read("a/x.jpg", 59)
     assert len(loader.read("a/x.jpg", 60).data) == 60
+
+
+Frame = tuple[tuple[int, int, int, int], bool, int]
+
+
+def _gif(frames: list[Frame], size: tuple[int, int] = (8, 6)) -> bytes:
+    """A GIF's block structure: per frame (box, transparent flag, disposal). The image data
+    is a placeholder: gif_is_opaque reads the structure only."""
+    out = bytearray(b"GIF89a" + size[0].to_bytes(2, "little") + size[1].to_bytes(2, "little") + b"\x80\x00\x00")
+    out += b"\x00\x00\x00\xff\xff\xff"  # two-colour global table
+    out += b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+    for (left, top, w, h), transparent, disposal in frames:
+        out += b"\x21\xf9\x04" + bytes([(disposal << 2) | int(transparent)]) + b"\x0a\x00\x00\x00"
+        out += b"\x2c" + b"".join(v.to_bytes(2, "little") for v in (left, top, w, h)) + b"\x00"
+        out += b"\x02\x02\x4c\x01\x00"
+    return bytes(out + b"\x3b")
+
+
+FULL = (0, 0, 8, 6)
+
+
+@pytest.mark.parametrize(
+    ("frames", "opaque"),
+    [
+        ([(FULL, False, 0)], True),
+        ([(FULL, True, 0)], False),  # a transparent colour on the empty canvas
+        ([((0, 0, 4, 6), False, 0)], False),  # half the canvas stays transparent
+        ([(FULL, False, 1), ((2, 2, 3, 3), True, 1), ((0, 0, 1, 1), True, 0)], True),  # deltas on an opaque canvas
+        ([(FULL, False, 2), ((2, 2, 3, 3), False, 1)], False),  # cleared to background first
+        ([(FULL, False, 2), (FULL, False, 0)], True),  # cleared, then covered again
+        ([(FULL, False, 3), ((1, 1, 2, 2), True, 3)], True),  # restore-to-previous keeps it opaque
+    ],
+)
+def test_gif_is_opaque_follows_the_canvas(frames: list[Frame], opaque: bool) -> None:
+    from imgserver.plan.sniff import gif_is_opaque
+
+    assert gif_is_opaque(_gif(frames)) is opaque
+
+
+def test_gif_is_opaque_is_false_when_unsure() -> None:
+    from imgserver.plan.sniff import gif_is_opaque
+
+    data = _gif([(FULL, False, 0)])
+    assert gif_is_opaque(data)
+    for bad in (data[:-1], data[:20], b"", b"GIF89a", b"\x89PNG\r\n\x1a\n" + data[8:], data[:-1] + b"\x99\x3b"):
+        assert not gif_is_opaque(bad)
+
+
+def test_gif_is_opaque_never_says_opaque_when_libvips_decodes_transparency() -> None:
+    import pyvips
+
+    from imgserver.plan.sniff import gif_is_opaque
+    from tests import images
+
+    opaque_anim = images.animated(60, 40, 5)
+    scene = images.scene(60, 40)
+    holes = scene.bandjoin(scene.extract_band(0).linear(0, 255).cast("uchar").draw_rect([0], 10, 10, 20, 10, fill=True))
+    cases = {"opaque animation": opaque_anim, "holes": bytes(holes.gifsave_buffer())}
+    verdicts = {}
+    for name, data in cases.items():
+        decoded = pyvips.Image.new_from_buffer(data, "", n=-1)
+        really_opaque = decoded.bands < 4 or decoded.extract_band(3).min() == 255
+        verdicts[name] = gif_is_opaque(data)
+        assert really_opaque or not verdicts[name], name
+    assert verdicts == {"opaque animation": True, "holes": False}
