@@ -39,6 +39,7 @@ def test_defaults_refuse_to_serve_nothing(tmp_path: Path) -> None:
         ("IMGSERVER_FORMATS_AUTO_WEBP", "true", "formats", "auto_webp", True),
         ("IMGSERVER_FORMATS_PREFERENCE", "webp,avif", "formats", "preference", ("webp", "avif")),
         ("IMGSERVER_HTTP_ERROR_MAX_AGE", "0", "http", "error_max_age", 0),
+        ("IMGSERVER_FORMATS_GIF_DITHER", "0.75", "formats", "gif_dither", 0.75),
     ],
 )
 def test_env_overrides(tmp_path: Path, var: str, value: str, section: str, name: str, expected: object) -> None:
@@ -63,7 +64,9 @@ def test_toml_then_env_then_flags(tmp_path: Path) -> None:
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
-    config.write_text('[server]\nport = 70000\nprocesses = "two"\n[typo]\na = 1\n[formats]\njpeg_quality = 0\n')
+    config.write_text(
+        '[server]\nport = 70000\nprocesses = "two"\n[typo]\na = 1\n[formats]\njpeg_quality = 0\ngif_dither = 1.5\n'
+    )
     env = {
         "IMGSERVER_FILE_ROOT": str(tmp_path / "missing"),
         "IMGSERVER_LIMITS_MAX_FRAMES": "lots",
@@ -77,13 +80,14 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "server.processes: expected an integer",
         "unknown section [typo]",
         "formats.jpeg_quality: must be 1..100",
+        "formats.gif_dither: must be 0..1",
         "file.root:",
         "IMGSERVER_LIMITS_MAX_FRAMES: expected an integer",
         "IMGSERVER_WHAT: unknown setting",
         "security.keys: empty while allow_unsafe is false",
     ):
         assert expected in text, text
-    assert len(info.value.problems) == 8
+    assert len(info.value.problems) == 9
 
 
 def test_bad_toml_is_one_clear_problem(tmp_path: Path) -> None:
