@@ -94,8 +94,12 @@ async def obtain(
 
 
 async def _load(state: AppState, key: str) -> Source:
+    return _loaded(state, await state.loader.load(key, state.settings.limits.max_source_bytes))
+
+
+def _loaded(state: AppState, source: Source) -> Source:
+    """Count one source load (on the event loop: the tally is not thread-safe)."""
     count(state.metrics, "source_loads")
-    source = await state.loader.load(key, state.settings.limits.max_source_bytes)
     SOURCE_BYTES.inc(len(source.data))
     return source
 
@@ -125,7 +129,7 @@ async def _produce(
             max_bytes = state.settings.limits.max_source_bytes
             job = (read, parsed.image, max_bytes, draw)
             source, rendered = await state.pool.run(_read_and_draw, *job, cancel=abandoned)
-            count(state.metrics, "source_loads")
+            _loaded(state, source)
         else:
             started = time.perf_counter()
             source = located.source or await _load(state, parsed.image)
@@ -148,7 +152,6 @@ def _read_and_draw(
     started = time.perf_counter()
     source = read(key, max_bytes)
     observe("load", time.perf_counter() - started)
-    SOURCE_BYTES.inc(len(source.data))
     return source, draw(source.data)
 
 
