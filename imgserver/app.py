@@ -19,6 +19,7 @@ from imgserver.marks import MarkCache
 from imgserver.metrics import REQUESTS, observe
 from imgserver.pool import RenderPool
 from imgserver.settings import Settings, effective_threads
+from imgserver.singleflight import SingleFlight
 from imgserver.sources.base import Loader
 from imgserver.sources.file import FileLoader
 from imgserver.state import AppState, negotiation_settings, render_settings
@@ -134,6 +135,7 @@ def make_state(
         marks=MarkCache(loader, settings.filters.mark_cache_entries, settings.filters.mark_cache_bytes),
         negotiation=negotiation_settings(settings),
         store=store,
+        flights=SingleFlight(settings.imaging.coalesce_linger),
     )
     if settings.upload.enabled:
         state.ingestor = make_ingestor(settings, state.pool, state.render, s3_client)

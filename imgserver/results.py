@@ -86,8 +86,8 @@ async def obtain(
         alone = Abandonment()
         alone.add(gone)
         return await _produce(state, parsed, located, name, mime, draw, alone)
-    if state.flights.waiting(digest):
-        count(state.metrics, "coalesced")  # joins a load + render already under way
+    if state.flights.joinable(digest):
+        count(state.metrics, "coalesced")  # joins a load + render under way, or just landed
     return await state.flights.do(
         digest, lambda abandoned: _produce(state, parsed, located, name, mime, draw, abandoned), gone
     )

@@ -89,6 +89,8 @@ class ImagingSettings:
     respect_orientation: bool = True
     #: Concurrent requests for one result share one load and one render (per process).
     coalesce: bool = True
+    #: Seconds a finished render stays joinable by identical requests (0: only while running).
+    coalesce_linger: float = 0.5
     #: glibc malloc arenas per serving process; 0 = glibc's default (8 per core). 1 keeps
     #: memory flat: libvips' large buffers are reused instead of cached per thread.
     malloc_arenas: int = 1
@@ -354,6 +356,7 @@ def _check(settings: Settings, serving: bool = True) -> list[str]:
     positive("imaging", "threads", s.imaging.threads, allow_zero=True)
     positive("imaging", "queue_size", s.imaging.queue_size, allow_zero=True)
     positive("imaging", "queue_timeout", s.imaging.queue_timeout)
+    positive("imaging", "coalesce_linger", s.imaging.coalesce_linger, allow_zero=True)
     positive("imaging", "vips_concurrency", s.imaging.vips_concurrency)
     positive("imaging", "malloc_arenas", s.imaging.malloc_arenas, allow_zero=True)
     for name in ("jpeg_quality", "webp_quality", "avif_quality"):

@@ -35,9 +35,16 @@ class Abandonment:
 
 class SingleFlight(Generic[T]):
     """Runs ``fn`` once per key at a time. The work runs as its own task, so a caller
-    that goes away (client disconnect, cancellation) does not cancel it for the others."""
+    that goes away (client disconnect, cancellation) does not cancel it for the others.
 
-    def __init__(self) -> None:
+    A flight that succeeded stays joinable for ``linger`` seconds: a burst of identical
+    requests is not all parsed before a fast render lands (32 requests take the event loop
+    longer than one small render), and the stragglers get the same result instead of a
+    second render. Keys name results by content (request + source version), so the answer
+    is the one they would have rendered; failures are never reused."""
+
+    def __init__(self, linger: float = 0.0) -> None:
+        self.linger = linger
         self._flights: dict[str, asyncio.Task[T]] = {}
         self._abandon: dict[str, Abandonment] = {}
         self._waiting: dict[str, int] = {}
@@ -48,6 +55,10 @@ class SingleFlight(Generic[T]):
     def waiting(self, key: str) -> int:
         """Callers waiting on ``key``'s flight now (0 when none runs)."""
         return self._waiting.get(key, 0)
+
+    def joinable(self, key: str) -> bool:
+        """Whether a call for ``key`` now would join a flight (running or lingering)."""
+        return key in self._flights
 
     async def do(
         self, key: str, fn: Callable[[Abandonment], Awaitable[T]], gone: threading.Event | None = None
@@ -75,8 +86,13 @@ class SingleFlight(Generic[T]):
                 del self._waiting[key]
 
     def _land(self, key: str, task: asyncio.Task[T]) -> None:
+        succeeded = not task.cancelled() and task.exception() is None  # retrieved: never "unretrieved"
+        if succeeded and self.linger > 0:
+            asyncio.get_running_loop().call_later(self.linger, self._forget, key, task)
+        else:
+            self._forget(key, task)
+
+    def _forget(self, key: str, task: asyncio.Task[T]) -> None:
         if self._flights.get(key) is task:
             del self._flights[key]
             self._abandon.pop(key, None)
-        if not task.cancelled():
-            task.exception()  # retrieved here, so an outcome nobody awaited is not "never retrieved"

@@ -170,6 +170,9 @@ def s3_settings(root: Path, endpoint: str, **overrides: object) -> Settings:
         "s3__read_timeout": 2.0,
         "s3__max_attempts": 2,
         "result_cache__kind": "s3",
+        # These tests count result-cache hits of back-to-back requests, which a lingering
+        # flight (imaging.coalesce_linger) would answer first.
+        "imaging__coalesce_linger": 0,
     }
     values.update(overrides)
     return make_settings(root, **values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from urllib.parse import quote
@@ -80,6 +81,20 @@ async def test_headers_etag_and_conditional_requests(fetch) -> None:
     assert stale.code == 200
     since = await fetch("/unsafe/300x200/hd.jpg", headers={"If-Modified-Since": response.headers["Last-Modified"]})
     assert since.code == 304
+
+
+@pytest.mark.gen_test
+async def test_a_request_just_after_a_render_shares_it(fetch, state) -> None:
+    """imaging.coalesce_linger: a finished render stays joinable briefly (a burst's last
+    requests are read after a fast render landed); afterwards the next request renders."""
+    first = await fetch("/unsafe/120x90/hd.jpg")
+    second = await fetch("/unsafe/120x90/hd.jpg")
+    assert first.code == second.code == 200
+    assert second.body == first.body and second.headers["ETag"] == first.headers["ETag"]
+    assert (state.metrics["renders"], state.metrics["coalesced"]) == (1, 1)
+    await asyncio.sleep(state.settings.imaging.coalesce_linger + 0.2)
+    assert (await fetch("/unsafe/120x90/hd.jpg")).body == first.body
+    assert (state.metrics["renders"], state.metrics["coalesced"]) == (2, 1)
 
 
 @pytest.mark.gen_test

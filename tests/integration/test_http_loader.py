@@ -171,7 +171,14 @@ async def test_sources_outside_allowed_sources_are_refused(fetch, upstream: str,
 
 
 @pytest.mark.parametrize(
-    "overrides", [{"result_cache__kind": "file", "result_cache__root": str(Path(tempfile.mkdtemp()) / "results")}]
+    "overrides",
+    [
+        {
+            "result_cache__kind": "file",
+            "result_cache__root": str(Path(tempfile.mkdtemp()) / "results"),
+            "imaging__coalesce_linger": 0,  # back-to-back requests must reach the cache
+        }
+    ],
 )
 @pytest.mark.gen_test
 async def test_http_sources_use_the_result_cache(fetch, upstream: str, state: AppState) -> None:

@@ -26,7 +26,11 @@ def cache_root(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(image_root: Path, cache_root: Path) -> Settings:
     return make_settings(
-        image_root, result_cache__kind="file", result_cache__root=str(cache_root), result_cache__ttl=3600
+        image_root,
+        result_cache__kind="file",
+        result_cache__root=str(cache_root),
+        result_cache__ttl=3600,
+        imaging__coalesce_linger=0,  # back-to-back requests must reach the cache, not a lingering flight
     )
 
 

@@ -155,6 +155,39 @@ def test_single_flight_shares_results_and_errors() -> None:
     asyncio.run(scenario())
 
 
+def test_a_landed_flight_lingers_for_stragglers_but_not_its_failures() -> None:
+    """Requests parsed just after a fast render landed share it (linger); errors never do."""
+
+    async def scenario() -> None:
+        flight: SingleFlight[int] = SingleFlight(linger=0.05)
+        calls = 0
+
+        async def work(abandoned: Abandonment) -> int:
+            nonlocal calls
+            calls += 1
+            return calls
+
+        assert await flight.do("k", work) == 1
+        assert flight.joinable("k")
+        assert await flight.do("k", work) == 1  # landed moments ago: joined, not rerun
+        await asyncio.sleep(0.1)
+        assert not flight.joinable("k")
+        assert await flight.do("k", work) == 2  # after the linger: a new flight
+        assert (flight.started, flight.joined) == (2, 1)
+
+        async def fail(abandoned: Abandonment) -> int:
+            nonlocal calls
+            calls += 1
+            raise ValueError("boom")
+
+        for _ in range(2):
+            with pytest.raises(ValueError, match="boom"):
+                await flight.do("e", fail)
+        assert not flight.joinable("e") and calls == 4  # each failure ran: nothing reused
+
+    asyncio.run(scenario())
+
+
 def test_abandonment_needs_every_caller_gone() -> None:
     """A shared render is skipped only when every client of the flight disconnected."""
     first, second = threading.Event(), threading.Event()
