@@ -34,7 +34,7 @@ PHASE_SECONDS = Histogram(
 EVENTS = Counter(
     "imgserver_events_total",
     "Work done: source_loads, renders, result_cache_hits/misses/errors/stores/store_failures, "
-    "coalesced (requests that joined a render already running)",
+    "coalesced (requests that joined a render running or just finished)",
     ["event"],
 )
 SOURCE_BYTES = Counter("imgserver_source_bytes_total", "Bytes of originals loaded")
