@@ -183,6 +183,20 @@ class SeaweedServer:
                     raise
                 time.sleep(0.1)
 
+    def wait_serving(self, bucket: str, key: str, timeout: float = 30.0) -> None:
+        """Wait (bounded) until ``key`` can be read again: after a restart or a long pause the
+        S3 gateway answers before its volume server is back, with InternalError."""
+        admin = self.admin()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                admin.get_object(Bucket=bucket, Key=key)["Body"].read()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     def create_buckets(self, *names: str) -> None:
         admin = self.admin()
         existing = {b["Name"] for b in admin.list_buckets().get("Buckets", [])}

@@ -98,6 +98,20 @@ def set_malloc_arenas(arenas: int) -> bool:
     return bool(libc.mallopt(_M_ARENA_MAX, arenas))
 
 
+def keep_python_off_libvips_threads() -> None:
+    """Leave libvips' log messages to GLib (warnings to stderr) instead of pyvips' handler.
+
+    pyvips forwards every libvips log message to Python logging from the thread that emits
+    it, and libvips logs from its own worker threads (an INFO at the end of every pipeline, a
+    warning for a damaged file): Python, and its garbage collector, then run inside a libvips
+    callback. Under the hostile-input tests
+    that aborted the process once (SIGABRT while collecting in the callback). GLib's default
+    handler writes the same ``VIPS-WARNING`` lines to stderr, in C."""
+    remove = getattr(pyvips, "_remove_log_handler", None)
+    if remove is not None:
+        remove()
+
+
 def libvips_version() -> tuple[int, int, int]:
     return (pyvips.version(0), pyvips.version(1), pyvips.version(2))
 
@@ -114,6 +128,7 @@ def configure(concurrency: int, allow_svg: bool = False) -> str:
         raise RuntimeError(f"libvips >= {wanted} is required, found {'.'.join(map(str, version))}")
     # libvips: no operation cache (every request is new data) and low per-op threading;
     # parallelism comes from concurrent requests in the render pool.
+    keep_python_off_libvips_threads()
     pyvips.cache_set_max(0)
     pyvips.cache_set_max_mem(0)
     pyvips.cache_set_max_files(0)

@@ -6,6 +6,7 @@ must be answered well inside 15 s, and imgserver recovers without a restart.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +66,7 @@ async def test_stopped_store_is_502_quickly_and_recovers_without_restart(fetch, 
         assert elapsed < BOUND
     finally:
         own_seaweed.start()
+    await asyncio.to_thread(own_seaweed.wait_serving, s3server.ORIGINALS, "c.jpg")  # the store, not us
     response = await fetch("/unsafe/50x50/c.jpg")
     assert response.code == 200
 
@@ -82,4 +84,5 @@ async def test_hung_store_is_504_within_the_timeouts_and_recovers(fetch, own_sea
         assert elapsed < BOUND
     finally:
         own_seaweed.resume()
+    await asyncio.to_thread(own_seaweed.wait_serving, s3server.ORIGINALS, "c.jpg")  # the store, not us
     assert (await fetch("/unsafe/60x60/c.jpg")).code == 200

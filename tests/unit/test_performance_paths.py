@@ -217,3 +217,20 @@ def test_grayscale_is_pillows_integer_luma_on_every_colour() -> None:
     assert (out.bands, out.format, out.interpretation) == (1, "uchar", "b-w")
     assert off.max() <= 1
     assert off.avg() < 0.001
+
+
+def test_libvips_log_messages_do_not_run_python_on_libvips_threads(caplog: pytest.LogCaptureFixture) -> None:
+    """After configure(), libvips' log messages (an INFO at the end of every pipeline, warnings
+    for damaged files) are left to GLib, not forwarded into Python logging from the libvips
+    thread that emits them."""
+    import logging
+
+    import pyvips
+
+    from imgserver.imaging.setup import configure
+
+    with caplog.at_level(logging.DEBUG, logger="pyvips"):
+        configure(1)
+        caplog.clear()
+        pyvips.Image.black(64, 48).avg()  # without configure(): "VIPS: threadpool completed ..."
+    assert not [r for r in caplog.records if r.name == "pyvips" and r.getMessage().startswith("VIPS")]
