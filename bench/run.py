@@ -389,7 +389,11 @@ def measure_special(sc: Scenario, path: str, duration: float, use_wrk: bool) -> 
     if sc.kind == "cache":
         cache_root = Path(tempfile.mkdtemp(prefix="imgserver-bench-cache-"))
         server = start_imgserver(
-            CORPUS, 0, IMGSERVER_RESULT_CACHE_KIND="file", IMGSERVER_RESULT_CACHE_ROOT=str(cache_root)
+            CORPUS,
+            0,
+            IMGSERVER_RESULT_CACHE_KIND="file",
+            IMGSERVER_RESULT_CACHE_ROOT=str(cache_root),
+            IMGSERVER_IMAGING_COALESCE_LINGER="0",  # hits must come from the cache, not a lingering render
         )
         try:
             plain = start_imgserver(CORPUS, 0, IMGSERVER_IMAGING_COALESCE="false")

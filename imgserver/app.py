@@ -135,7 +135,7 @@ def make_state(
         marks=MarkCache(loader, settings.filters.mark_cache_entries, settings.filters.mark_cache_bytes),
         negotiation=negotiation_settings(settings),
         store=store,
-        flights=SingleFlight(settings.imaging.coalesce_linger),
+        flights=SingleFlight(settings.imaging.coalesce_linger, lambda outcome: not outcome.cached),
     )
     if settings.upload.enabled:
         state.ingestor = make_ingestor(settings, state.pool, state.render, s3_client)

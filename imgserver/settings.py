@@ -356,7 +356,8 @@ def _check(settings: Settings, serving: bool = True) -> list[str]:
     positive("imaging", "threads", s.imaging.threads, allow_zero=True)
     positive("imaging", "queue_size", s.imaging.queue_size, allow_zero=True)
     positive("imaging", "queue_timeout", s.imaging.queue_timeout)
-    positive("imaging", "coalesce_linger", s.imaging.coalesce_linger, allow_zero=True)
+    if not 0 <= s.imaging.coalesce_linger <= 5:  # NaN fails too; results are held this long
+        problems.append(f"imaging.coalesce_linger: must be 0..5 seconds (got {s.imaging.coalesce_linger})")
     positive("imaging", "vips_concurrency", s.imaging.vips_concurrency)
     positive("imaging", "malloc_arenas", s.imaging.malloc_arenas, allow_zero=True)
     for name in ("jpeg_quality", "webp_quality", "avif_quality"):

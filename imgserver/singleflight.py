@@ -41,10 +41,13 @@ class SingleFlight(Generic[T]):
     requests is not all parsed before a fast render lands (32 requests take the event loop
     longer than one small render), and the stragglers get the same result instead of a
     second render. Keys name results by content (request + source version), so the answer
-    is the one they would have rendered; failures are never reused."""
+    is the one they would have rendered; failures are never reused, and ``lingers`` picks
+    which results may stay (the server keeps renders, not result-cache hits, so what it holds
+    is bounded by its render rate)."""
 
-    def __init__(self, linger: float = 0.0) -> None:
+    def __init__(self, linger: float = 0.0, lingers: Callable[[T], bool] | None = None) -> None:
         self.linger = linger
+        self._lingers = lingers
         self._flights: dict[str, asyncio.Task[T]] = {}
         self._abandon: dict[str, Abandonment] = {}
         self._waiting: dict[str, int] = {}
@@ -87,7 +90,7 @@ class SingleFlight(Generic[T]):
 
     def _land(self, key: str, task: asyncio.Task[T]) -> None:
         succeeded = not task.cancelled() and task.exception() is None  # retrieved: never "unretrieved"
-        if succeeded and self.linger > 0:
+        if succeeded and self.linger > 0 and (self._lingers is None or self._lingers(task.result())):
             asyncio.get_running_loop().call_later(self.linger, self._forget, key, task)
         else:
             self._forget(key, task)

@@ -185,6 +185,10 @@ def test_a_landed_flight_lingers_for_stragglers_but_not_its_failures() -> None:
                 await flight.do("e", fail)
         assert not flight.joinable("e") and calls == 4  # each failure ran: nothing reused
 
+        picky: SingleFlight[int] = SingleFlight(linger=30, lingers=lambda value: value % 2 == 0)
+        assert await picky.do("odd", work) == 5 and not picky.joinable("odd")  # not kept
+        assert await picky.do("even", work) == 6 and picky.joinable("even")
+
     asyncio.run(scenario())
 
 

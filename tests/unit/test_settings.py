@@ -66,6 +66,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(
         '[server]\nport = 70000\nprocesses = "two"\n[typo]\na = 1\n[formats]\njpeg_quality = 0\ngif_dither = 1.5\n'
+        "[imaging]\ncoalesce_linger = inf\n"
     )
     env = {
         "IMGSERVER_FILE_ROOT": str(tmp_path / "missing"),
@@ -81,13 +82,14 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "unknown section [typo]",
         "formats.jpeg_quality: must be 1..100",
         "formats.gif_dither: must be 0..1",
+        "imaging.coalesce_linger: must be 0..5 seconds",
         "file.root:",
         "IMGSERVER_LIMITS_MAX_FRAMES: expected an integer",
         "IMGSERVER_WHAT: unknown setting",
         "security.keys: empty while allow_unsafe is false",
     ):
         assert expected in text, text
-    assert len(info.value.problems) == 9
+    assert len(info.value.problems) == 10
 
 
 def test_bad_toml_is_one_clear_problem(tmp_path: Path) -> None:
