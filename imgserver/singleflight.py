@@ -78,7 +78,8 @@ class SingleFlight(Generic[T]):
             self.started += 1
             task.add_done_callback(lambda done: self._land(key, done))
         else:
-            self._abandon[key].add(gone)
+            if not task.done():  # a lingering result cannot be abandoned any more
+                self._abandon[key].add(gone)
             self.joined += 1
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -170,32 +171,29 @@ class SeaweedServer:
                     raise RuntimeError(f"SeaweedFS not ready after {timeout}s; see {log}") from None
                 time.sleep(0.1)
 
-    def put(self, bucket: str, key: str, body: bytes, timeout: float = 30.0) -> None:
-        """Upload as admin, retrying (bounded) while a fresh server still allocates volumes."""
-        admin = self.admin()
+    @staticmethod
+    def _retry(call: Callable[[], object], timeout: float) -> None:
+        """``call()`` until it succeeds, every 0.1 s for at most ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                admin.put_object(Bucket=bucket, Key=key, Body=body)
+                call()
                 return
             except Exception:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
 
+    def put(self, bucket: str, key: str, body: bytes, timeout: float = 30.0) -> None:
+        """Upload as admin, retrying (bounded) while a fresh server still allocates volumes."""
+        admin = self.admin()
+        self._retry(lambda: admin.put_object(Bucket=bucket, Key=key, Body=body), timeout)
+
     def wait_serving(self, bucket: str, key: str, timeout: float = 30.0) -> None:
         """Wait (bounded) until ``key`` can be read again: after a restart or a long pause the
         S3 gateway answers before its volume server is back, with InternalError."""
         admin = self.admin()
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                admin.get_object(Bucket=bucket, Key=key)["Body"].read()
-                return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        self._retry(lambda: admin.get_object(Bucket=bucket, Key=key)["Body"].read(), timeout)
 
     def create_buckets(self, *names: str) -> None:
         admin = self.admin()

@@ -104,9 +104,9 @@ def keep_python_off_libvips_threads() -> None:
     pyvips forwards every libvips log message to Python logging from the thread that emits
     it, and libvips logs from its own worker threads (an INFO at the end of every pipeline, a
     warning for a damaged file): Python, and its garbage collector, then run inside a libvips
-    callback. Under the hostile-input tests
-    that aborted the process once (SIGABRT while collecting in the callback). GLib's default
-    handler writes the same ``VIPS-WARNING`` lines to stderr, in C."""
+    callback. Under the hostile-input tests that aborted the process once (SIGABRT while
+    collecting in the callback). GLib's default handler writes the same ``VIPS-WARNING``
+    lines to stderr, in C."""
     remove = getattr(pyvips, "_remove_log_handler", None)
     if remove is not None:
         remove()
