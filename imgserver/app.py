@@ -16,7 +16,7 @@ from imgserver.handlers.upload import ImageApiHandler, ListHandler, MetadataHand
 from imgserver.imaging.steps import RenderSettings
 from imgserver.ingest import Ingestor, IngestRules
 from imgserver.marks import MarkCache
-from imgserver.metrics import REQUESTS, observe
+from imgserver.metrics import count_request, observe
 from imgserver.pool import RenderPool
 from imgserver.settings import Settings, effective_threads
 from imgserver.singleflight import SingleFlight
@@ -52,7 +52,7 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     total = handler.request.request_time()
     phases: dict[str, float] = getattr(handler, "timings", {})
     route = _ROUTES.get(type(handler).__name__, "other")
-    REQUESTS.labels(route, handler.request.method or "", str(status)).inc()
+    count_request(route, handler.request.method or "", status)
     observe("total", total)
     parts = " ".join(f"{name}={1000.0 * secs:.1f}ms" for name, secs in phases.items())
     reason = getattr(handler, "_error_reason", "")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import threading
-import uuid
 from types import TracebackType
 from typing import Any
 
@@ -17,6 +18,27 @@ from imgserver.state import AppState
 
 log = logging.getLogger("imgserver")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class _RequestIds:
+    """Fresh request ids: 16 random hex digits per process, then a 16-digit counter.
+
+    Unique like a uuid4, without a ``getrandom`` call per request on the event loop (that
+    call releases the GIL, and getting it back can wait behind a render thread)."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)  # forked serving processes differ
+
+    def reset(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count()
+
+    def new(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+_IDS = _RequestIds()
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -56,7 +78,7 @@ class BaseHandler(tornado.web.RequestHandler):
         """The client's ``X-Request-Id`` when it is sane, else a fresh one; echoed back."""
         if self._request_id is None:
             given = self.request.headers.get("X-Request-Id", "")
-            self._request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+            self._request_id = given if _REQUEST_ID.fullmatch(given) else _IDS.new()
         return self._request_id
 
     def set_default_headers(self) -> None:

@@ -105,6 +105,96 @@ def test_render_pool_trims_the_heap_once_it_has_gone_idle(monkeypatch: pytest.Mo
     assert (during, after, dirty) == (0, 1, False)
 
 
+def test_render_pool_runs_jobs_on_its_own_threads_and_hands_back_results_and_errors() -> None:
+    import threading
+
+    async def scenario() -> tuple[list[str], set[str], str]:
+        pool = RenderPool(threads=2, queue_size=8)
+        try:
+            names = await asyncio.gather(*(pool.run(lambda: threading.current_thread().name) for _ in range(6)))
+            with pytest.raises(ZeroDivisionError):
+                await pool.run(lambda: 1 // 0)  # the job's own exception reaches the request
+            after = await pool.run(lambda x: f"still serving {x}", 7)
+            return list(names), {t.name for t in pool._workers}, after
+        finally:
+            pool.shutdown()
+
+    names, workers, after = asyncio.run(scenario())
+    assert set(names) <= workers and len(workers) == 2  # never more threads than configured
+    assert all(name.startswith("render_") for name in names)
+    assert after == "still serving 7"
+
+
+def test_render_pool_shutdown_cancels_queued_jobs_and_stops_its_threads() -> None:
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    def blocking() -> str:
+        started.set()
+        release.wait(5)
+        return "done"
+
+    async def scenario() -> tuple[str, bool, list[threading.Thread]]:
+        pool = RenderPool(threads=1, queue_size=8)
+        running = asyncio.ensure_future(pool.run(blocking))
+        await asyncio.to_thread(started.wait, 5)
+        queued = asyncio.ensure_future(pool.run(lambda: "never"))
+        await asyncio.sleep(0.01)
+        pool.shutdown()
+        release.set()
+        first = await running  # the job under way finishes and is answered
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        with pytest.raises(RuntimeError):
+            await pool.run(lambda: "too late")
+        return first, queued.cancelled(), pool._workers
+
+    first, cancelled, workers = asyncio.run(scenario())
+    assert (first, cancelled) == ("done", True)
+    for worker in workers:
+        worker.join(5)
+        assert not worker.is_alive()
+
+
+def test_request_ids_are_unique_hex_and_differ_after_a_reset() -> None:
+    import re
+
+    from imgserver.handlers.base import _RequestIds
+
+    ids = _RequestIds()
+    made = [ids.new() for _ in range(1000)]
+    assert len(set(made)) == 1000 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in made)
+    prefix = made[0][:16]
+    ids.reset()  # what a forked serving process does
+    assert ids.new()[:16] != prefix
+
+
+def test_file_loader_stat_reads_only_the_head_and_refuses_like_read(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from imgserver.errors import NotFound, SourceTooLarge
+    from imgserver.sources.base import HEAD_BYTES
+    from imgserver.sources.file import FileLoader
+
+    base = Path(str(tmp_path))
+    root, outside = base / "root", base / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "x.jpg").write_bytes(bytes(range(256)) * 4)
+    (outside / "secret.jpg").write_bytes(b"secret")
+    (root / "link-out.jpg").symlink_to(outside / "secret.jpg")
+    loader = FileLoader(root)
+    info = asyncio.run(loader.stat("x.jpg", 5000))
+    assert info.head == bytes(range(HEAD_BYTES)) and info.size == 1024
+    assert info.identity == loader.read("x.jpg", 5000).identity
+    for key in ("link-out.jpg", "../outside/secret.jpg", "missing.jpg", "."):
+        with pytest.raises(NotFound):
+            asyncio.run(loader.stat(key, 5000))
+    with pytest.raises(SourceTooLarge):
+        asyncio.run(loader.stat("x.jpg", 1000))
+
+
 def test_file_loader_read_is_load_on_the_calling_thread_and_refuses_the_same_keys(tmp_path: object) -> None:
     from pathlib import Path
 
