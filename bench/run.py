@@ -74,6 +74,15 @@ def ensure_thumbor() -> Path:
     return exe
 
 
+def pillow_version() -> str:
+    """The Pillow that pip resolved for Thumbor (its speed and memory move with it)."""
+    python = THUMBOR_VENV / "bin" / "python"
+    if not python.exists():
+        return "?"
+    done = subprocess.run([str(python), "-c", "import PIL; print(PIL.__version__)"], capture_output=True, text=True)
+    return done.stdout.strip() or "?"
+
+
 def ensure_wrk() -> bool:
     """wrk from Debian's packages when we may install it; else the Python generator."""
     if loadgen.wrk_path():
@@ -664,7 +673,8 @@ def summarise(
 ) -> str:
     today = datetime.date.today().isoformat()
     lines = [
-        f"Measured {today} on {machine()}; Thumbor {THUMBOR_VERSION} as {os.cpu_count()} single-process "
+        f"Measured {today} on {machine()}; Thumbor {THUMBOR_VERSION} (Pillow {pillow_version()}) "
+        f"as {os.cpu_count()} single-process "
         f"instances on one SO_REUSEPORT port, imgserver with one process per core; "
         f"{'wrk (1 thread, 30 s timeout)' if use_wrk else 'Python load generator'}, "
         f"{args.rounds} alternating rounds of {args.duration:g} s per server, scenario and concurrency; medians.",

