@@ -42,16 +42,21 @@ def _settle(future: asyncio.Future[Any], result: object, error: BaseException | 
     """On the loop: hand a job's outcome to its awaiting request (unless it gave up)."""
     if future.done():
         return
-    if error is not None:
-        future.set_exception(error)
-    else:
+    if error is None:
         future.set_result(result)
+        return
+    try:
+        future.set_exception(error)
+    except TypeError:  # StopIteration and the like cannot travel through a future
+        future.set_exception(RuntimeError(repr(error)))
 
 
 def _serve_jobs(jobs: queue.SimpleQueue[_Job | None]) -> None:
     """A render thread: run jobs until the None that shuts the pool down."""
     while (job := jobs.get()) is not None:
         fn, args, loop, future = job
+        if future is not None and future.done():
+            continue  # its request was cancelled while the job waited: nobody wants it
         result: object = None
         error: BaseException | None = None
         try:
@@ -204,7 +209,9 @@ class RenderPool:
 
     def shutdown(self) -> None:
         """Stop the render threads once their current jobs end; jobs still queued are
-        cancelled (their requests see CancelledError). Does not wait."""
+        cancelled (their requests see CancelledError). Does not wait: the threads are
+        daemons, so a process exiting right after this does not wait for a render nobody
+        will read."""
         self._closed = True
         while True:
             try:

@@ -46,8 +46,11 @@ class FileLoader:
                 raise NotFound() from None
             if not path.startswith(self._prefix):
                 raise NotFound()
+        # O_NONBLOCK | O_NOCTTY: opening a FIFO or a terminal (or a symlink to one) must not
+        # wait, least of all on the event loop (stat); the S_ISREG check then refuses it.
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | (0 if self._proc_fd else os.O_NOFOLLOW))
+            fd = os.open(path, flags | (0 if self._proc_fd else os.O_NOFOLLOW))
         except (OSError, ValueError):
             raise NotFound() from None
         if self._proc_fd:

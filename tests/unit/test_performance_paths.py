@@ -157,6 +157,36 @@ def test_render_pool_shutdown_cancels_queued_jobs_and_stops_its_threads() -> Non
         assert not worker.is_alive()
 
 
+def test_render_pool_skips_a_queued_job_whose_request_was_cancelled() -> None:
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def blocking() -> None:
+        started.set()
+        release.wait(5)
+
+    async def scenario() -> None:
+        pool = RenderPool(threads=1, queue_size=8)
+        try:
+            running = asyncio.ensure_future(pool.run(blocking))
+            await asyncio.to_thread(started.wait, 5)
+            queued = asyncio.ensure_future(pool.run(lambda: ran.append("abandoned")))
+            await asyncio.sleep(0.01)
+            queued.cancel()  # its client went away while the job waited for the thread
+            with pytest.raises(asyncio.CancelledError):
+                await queued
+            release.set()
+            await running
+            assert await pool.run(lambda: "next") == "next"  # the thread went on to the next job
+        finally:
+            pool.shutdown()
+
+    asyncio.run(scenario())
+    assert ran == []
+
+
 def test_request_ids_are_unique_hex_and_differ_after_a_reset() -> None:
     import re
 
@@ -166,8 +196,28 @@ def test_request_ids_are_unique_hex_and_differ_after_a_reset() -> None:
     made = [ids.new() for _ in range(1000)]
     assert len(set(made)) == 1000 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in made)
     prefix = made[0][:16]
-    ids.reset()  # what a forked serving process does
+    ids.reset()
     assert ids.new()[:16] != prefix
+
+
+def test_forked_serving_processes_make_different_request_ids() -> None:
+    import os
+
+    from imgserver.handlers.base import _IDS
+
+    mine = _IDS.new()[:16]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: what a serving process forked by the supervisor would make
+        try:
+            os.write(write, _IDS.new()[:16].encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        theirs = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert len(theirs) == 16 and theirs != mine  # register_at_fork gave the child its own prefix
 
 
 def test_file_loader_stat_reads_only_the_head_and_refuses_like_read(tmp_path: object) -> None:
@@ -193,6 +243,30 @@ def test_file_loader_stat_reads_only_the_head_and_refuses_like_read(tmp_path: ob
             asyncio.run(loader.stat(key, 5000))
     with pytest.raises(SourceTooLarge):
         asyncio.run(loader.stat("x.jpg", 1000))
+
+
+def test_file_loader_refuses_fifos_without_waiting_for_a_writer(tmp_path: object) -> None:
+    """A FIFO (or a symlink to one) under the root: open() must not block — stat runs on the
+    event loop — and the key is a plain NotFound."""
+    import os
+    from pathlib import Path
+
+    from imgserver.errors import NotFound
+    from imgserver.sources.file import FileLoader
+
+    base = Path(str(tmp_path))
+    root, outside = base / "root", base / "outside"
+    root.mkdir()
+    outside.mkdir()
+    os.mkfifo(root / "pipe.jpg")
+    os.mkfifo(outside / "pipe.jpg")
+    (root / "link.jpg").symlink_to(outside / "pipe.jpg")
+    loader = FileLoader(root)
+    for key in ("pipe.jpg", "link.jpg"):
+        with pytest.raises(NotFound):
+            asyncio.run(loader.stat(key, 5000))
+        with pytest.raises(NotFound):
+            loader.read(key, 5000)
 
 
 def test_file_loader_read_is_load_on_the_calling_thread_and_refuses_the_same_keys(tmp_path: object) -> None:
