@@ -4,8 +4,8 @@ GIL holds part of every small call).
 
 Two implementations are timed and the faster one is the ceiling:
 
-- ``vips``: the shortest pyvips code for the operation (one ``thumbnail_buffer`` and one
-  save with the same encoder settings imgserver uses);
+- ``vips``: the shortest pyvips code for the operation (one ``thumbnail_buffer``, the same
+  luma for ``grayscale()``, and one save with the same encoder settings imgserver uses);
 - ``render``: imgserver's own ``render()`` (probe + plan + pipeline + encode), called directly.
 
     python bench/ceiling.py SCENARIO PATH CORPUS DURATION PROCESSES   → prints JSON
@@ -75,7 +75,10 @@ def vips_op(path: str, data: bytes, encode: Any) -> Any:
                 data, width, height=height, crop="centre", option_string=option_string
             )
         if gray:
-            image = image.colourspace("b-w")
+            # Thumbor's grayscale() is Pillow's "L" (ITU-R 601-2 weights on the sRGB values), as
+            # imgserver computes it; colourspace("b-w") would be cheaper but is another image
+            # (luminance from linear light: up to 70 levels away), so not the same operation.
+            image = image.linear([3 * w for w in (0.299, 0.587, 0.114)], [0.5] * 3).bandmean().cast("uchar")
         out = fmt or {".jpg": "jpeg", ".png": "png", ".webp": "webp", ".gif": "gif"}[Path(path).suffix]
         if out == "jpeg":
             return bytes(
