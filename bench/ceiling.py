@@ -27,6 +27,7 @@ import pyvips
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from imgserver.imaging.filters.color import LUMA  # noqa: E402
 from imgserver.imaging.setup import configure  # noqa: E402
 from imgserver.settings import load_settings  # noqa: E402
 from imgserver.state import render_settings  # noqa: E402
@@ -78,7 +79,7 @@ def vips_op(path: str, data: bytes, encode: Any) -> Any:
             # Thumbor's grayscale() is Pillow's "L" (ITU-R 601-2 weights on the sRGB values), as
             # imgserver computes it; colourspace("b-w") would be cheaper but is another image
             # (luminance from linear light: up to 70 levels away), so not the same operation.
-            image = image.linear([3 * w for w in (0.299, 0.587, 0.114)], [0.5] * 3).bandmean().cast("uchar")
+            image = image.linear([3 * w for w in LUMA], [0.5] * 3).bandmean().cast("uchar")
         out = fmt or {".jpg": "jpeg", ".png": "png", ".webp": "webp", ".gif": "gif"}[Path(path).suffix]
         if out == "jpeg":
             return bytes(

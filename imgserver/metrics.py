@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter as Tally
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -47,34 +48,31 @@ IN_FLIGHT = Gauge("imgserver_renders_in_flight", "Renders admitted (running + wa
 
 # Label children looked up once: ``labels()`` takes a lock and builds a key on every call,
 # and a request records about ten samples.
-_EVENT_CHILDREN: dict[str, Counter] = {}
-_PHASE_CHILDREN: dict[str, Histogram] = {}
-_REQUEST_CHILDREN: dict[tuple[str, str, int], Counter] = {}
+_CHILDREN: dict[tuple[object, ...], Any] = {}
+
+
+def _child(metric: Counter | Histogram, *labels: str) -> Any:
+    """``metric.labels(*labels)``, remembered."""
+    key = (metric, *labels)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN.setdefault(key, metric.labels(*labels))
+    return child
 
 
 def count(tally: Tally[str], event: str, amount: int = 1) -> None:
     """Bump an event in the process's tally (tests read it) and in Prometheus."""
     tally[event] += amount
-    child = _EVENT_CHILDREN.get(event)
-    if child is None:
-        child = _EVENT_CHILDREN.setdefault(event, EVENTS.labels(event))
-    child.inc(amount)
+    _child(EVENTS, event).inc(amount)
 
 
 def observe(phase: str, seconds: float) -> None:
-    child = _PHASE_CHILDREN.get(phase)
-    if child is None:
-        child = _PHASE_CHILDREN.setdefault(phase, PHASE_SECONDS.labels(phase))
-    child.observe(seconds)
+    _child(PHASE_SECONDS, phase).observe(seconds)
 
 
 def count_request(route: str, method: str, status: int) -> None:
     """One answered HTTP request."""
-    key = (route, method, status)
-    child = _REQUEST_CHILDREN.get(key)
-    if child is None:
-        child = _REQUEST_CHILDREN.setdefault(key, REQUESTS.labels(route, method, str(status)))
-    child.inc()
+    _child(REQUESTS, route, method, str(status)).inc()
 
 
 def exposition() -> tuple[bytes, str]:

@@ -218,8 +218,9 @@ class RenderPool:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 break
-            if job is not None and job[2] is not None and job[3] is not None:
-                with contextlib.suppress(RuntimeError):
-                    job[2].call_soon_threadsafe(job[3].cancel)
+            _, _, loop, future = job or (None, None, None, None)
+            if loop is not None and future is not None:
+                with contextlib.suppress(RuntimeError):  # the loop has closed
+                    loop.call_soon_threadsafe(future.cancel)
         for _ in self._workers:
             self._jobs.put(None)
