@@ -67,13 +67,14 @@ def vips_op(path: str, data: bytes, encode: Any) -> Any:
     option_string = "n=-1" if animated else ""
 
     def run() -> bytes:
+        source = pyvips.Source.new_from_memory(data)  # no copy of the file, as imgserver loads
         if fit:
-            image = pyvips.Image.thumbnail_buffer(data, width, height=height, option_string=option_string)
+            image = pyvips.Image.thumbnail_source(source, width, height=height, option_string=option_string)
         elif height == 0:
-            image = pyvips.Image.thumbnail_buffer(data, width, height=10_000_000, option_string=option_string)
+            image = pyvips.Image.thumbnail_source(source, width, height=10_000_000, option_string=option_string)
         else:
-            image = pyvips.Image.thumbnail_buffer(
-                data, width, height=height, crop="centre", option_string=option_string
+            image = pyvips.Image.thumbnail_source(
+                source, width, height=height, crop="centre", option_string=option_string
             )
         if gray:
             # Thumbor's grayscale() is Pillow's "L" (ITU-R 601-2 weights on the sRGB values), as
@@ -97,10 +98,10 @@ def vips_op(path: str, data: bytes, encode: Any) -> Any:
             return bytes(image.pngsave_buffer(compression=encode.png_compression, filter=png_filter, keep=NONE))
         if out == "webp":
             return bytes(image.webpsave_buffer(Q=quality or 80, keep=NONE))
-        effort = getattr(encode, "gif_effort", None)
-        if effort is None:
-            return bytes(image.gifsave_buffer(keep=NONE))
-        return bytes(image.gifsave_buffer(effort=effort, keep=NONE))
+        # The same encoder settings as the server under test (older checkouts lack some).
+        names = ("effort", "dither", "bitdepth")
+        gif = {name: getattr(encode, f"gif_{name}") for name in names if hasattr(encode, f"gif_{name}")}
+        return bytes(image.gifsave_buffer(keep=NONE, **gif))
 
     return run
 

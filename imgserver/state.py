@@ -74,6 +74,7 @@ def render_settings(settings: Settings) -> RenderSettings:
             avif_effort=formats.avif_effort,
             gif_effort=formats.gif_effort,
             gif_dither=formats.gif_dither,
+            gif_bitdepth=formats.gif_bitdepth,
             png_filter=formats.png_filter,
         ),
         respect_orientation=imaging.respect_orientation,

@@ -16,7 +16,7 @@ import struct
 import pyvips
 
 from imgserver.errors import Unprocessable
-from imgserver.imaging.probe import SourceLimits, probe
+from imgserver.imaging.probe import SourceLimits, probe, source_of
 from imgserver.metadata import Analysis
 from imgserver.plan.model import FORMAT_MIME_TYPES
 
@@ -139,10 +139,10 @@ def analyse(data: bytes, limits: SourceLimits) -> Analysis:
     Raises UnsupportedSource (415) or Unprocessable (422)."""
     facts = probe(data, limits, respect_orientation=True)
     try:
-        image = pyvips.Image.new_from_buffer(data, "fail_on=error", access="sequential")
+        image = pyvips.Image.new_from_source(source_of(data), "fail_on=error", access="sequential")
         if facts.frames > 1:
             # Every frame must decode, not only the first one the small copy is made from.
-            pyvips.Image.new_from_buffer(data, "fail_on=error,n=-1", access="sequential").avg()
+            pyvips.Image.new_from_source(source_of(data), "fail_on=error,n=-1", access="sequential").avg()
         # A small, display-oriented sRGB copy for colours and placeholders. Without
         # shrink-on-load it reduces every pixel of the (first) frame, so this one pass is
         # also the full-decode validation.

@@ -65,6 +65,12 @@ def detail(image: pyvips.Image) -> float:
     return float(colour_of(image).conv(laplace, precision="float").abs().avg())
 
 
+def undithered(image: pyvips.Image) -> pyvips.Image:
+    """A GIF frame's colours through a light blur, which evens out the dither pattern (two
+    renders of one animation dither differently) but not the picture."""
+    return colour_of(image).gaussblur(0.8)
+
+
 def pixel(image: pyvips.Image, x: int, y: int) -> list[float]:
     return [float(v) for v in image.getpoint(x, y)]
 
@@ -521,9 +527,9 @@ async def test_animated_gif(fetch, filters: str, size: tuple[int, int]) -> None:
     for b, a in zip(before, after, strict=True):
         assert (a.width, a.height) == size
         if filters.startswith("rotate"):
-            assert (colour_of(a) - colour_of(b).rot("d270")).abs().avg() < 3
+            assert (undithered(a) - undithered(b).rot("d270")).abs().avg() < 3  # ~80 the wrong way round
         elif filters.startswith("blur"):
-            assert detail(a) < detail(b) * 0.75  # GIF dithering adds some back
+            assert detail(undithered(a)) < detail(undithered(b)) * 0.75  # ~0.5 here; 1 unblurred
         elif filters.startswith("round_corner"):
             assert near(pixel(a, 0, 0)[:3], [0, 0, 255], 10) and near(pixel(a, W - 1, H - 1)[:3], [0, 0, 255], 10)
         elif filters.startswith("fill"):

@@ -398,3 +398,22 @@ def test_libvips_log_messages_do_not_run_python_on_libvips_threads(caplog: pytes
         caplog.clear()
         pyvips.Image.black(64, 48).avg()  # without configure(): "VIPS: threadpool completed ..."
     assert not [r for r in caplog.records if r.name == "pyvips" and r.getMessage().startswith("VIPS")]
+
+
+@pytest.mark.parametrize(("bitdepth", "most"), [(7, 128), (8, 256)])
+def test_gif_palette_follows_bitdepth(bitdepth: int, most: int) -> None:
+    """formats.gif_bitdepth bounds the palette: a 4096-colour gradient keeps at most
+    2**bitdepth colours, and 8 bits keeps more than 7 would."""
+    import pyvips
+
+    from imgserver.imaging.encode import EncodeSettings, _save
+    from imgserver.plan.model import Output
+
+    x, y = pyvips.Image.xyz(64, 64).bandsplit()
+    rgb = (x * 4).bandjoin([y * 4, (x + y) * 2]).cast("uchar")
+    data = _save(rgb, Output("gif"), None, EncodeSettings(gif_bitdepth=bitdepth))
+    decoded = pyvips.Image.gifload_buffer(data).extract_band(0, n=3)
+    colours = {tuple(decoded(i, j)) for i in range(64) for j in range(64)}
+    assert 64 < len(colours) <= most
+    if bitdepth == 8:
+        assert len(colours) > 128

@@ -40,6 +40,7 @@ def test_defaults_refuse_to_serve_nothing(tmp_path: Path) -> None:
         ("IMGSERVER_FORMATS_PREFERENCE", "webp,avif", "formats", "preference", ("webp", "avif")),
         ("IMGSERVER_HTTP_ERROR_MAX_AGE", "0", "http", "error_max_age", 0),
         ("IMGSERVER_FORMATS_GIF_DITHER", "0.75", "formats", "gif_dither", 0.75),
+        ("IMGSERVER_FORMATS_GIF_BITDEPTH", "8", "formats", "gif_bitdepth", 8),
     ],
 )
 def test_env_overrides(tmp_path: Path, var: str, value: str, section: str, name: str, expected: object) -> None:
@@ -66,6 +67,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(
         '[server]\nport = 70000\nprocesses = "two"\n[typo]\na = 1\n[formats]\njpeg_quality = 0\ngif_dither = 1.5\n'
+        "gif_bitdepth = 9\n"
         "[imaging]\ncoalesce_linger = inf\n"
     )
     env = {
@@ -82,6 +84,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "unknown section [typo]",
         "formats.jpeg_quality: must be 1..100",
         "formats.gif_dither: must be 0..1",
+        "formats.gif_bitdepth: must be 1..8",
         "imaging.coalesce_linger: must be 0..5 seconds",
         "file.root:",
         "IMGSERVER_LIMITS_MAX_FRAMES: expected an integer",
@@ -89,7 +92,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "security.keys: empty while allow_unsafe is false",
     ):
         assert expected in text, text
-    assert len(info.value.problems) == 10
+    assert len(info.value.problems) == 11
 
 
 def test_bad_toml_is_one_clear_problem(tmp_path: Path) -> None:
