@@ -7,13 +7,13 @@ settings or usage.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import logging
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -89,8 +89,6 @@ def _prefork(processes: int) -> int | None:
 
 
 async def _serve(settings: Settings, sockets: list[Any], early: list[int] | None = None) -> None:
-    import asyncio
-
     import tornado.httpserver
 
     from imgserver.app import make_app
@@ -161,8 +159,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     early: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: early.append(signum))
-    import asyncio
-
     from imgserver.imaging.setup import configure, set_malloc_arenas
 
     set_malloc_arenas(settings.imaging.malloc_arenas)
@@ -207,7 +203,7 @@ def _libvips_version_apart() -> str:
     return message
 
 
-def _bind(host: str, port: int, processes: int) -> list[list[socket.socket]]:
+def _bind(host: str, port: int, processes: int) -> list[list[Any]]:
     """The listening sockets, one group per serving process.
 
     Several processes each get their own SO_REUSEPORT socket on the one port, so the kernel
@@ -216,41 +212,13 @@ def _bind(host: str, port: int, processes: int) -> list[list[socket.socket]]:
     process ends up with nearly all of them while the other cores idle.) The parent keeps
     every group open, so a restarted worker gets its socket back with the connections that
     queued on it meanwhile."""
+    import tornado.netutil
+
     if processes <= 1:
-        return [_listen(host, port, reuse_port=False)]
-    first = _listen(host, port, reuse_port=True)
+        return [tornado.netutil.bind_sockets(port, host)]
+    first = tornado.netutil.bind_sockets(port, host, reuse_port=True)
     port = first[0].getsockname()[1]
-    return [first] + [_listen(host, port, reuse_port=True) for _ in range(processes - 1)]
-
-
-def _listen(host: str, port: int, reuse_port: bool, backlog: int = 128) -> list[socket.socket]:
-    """Non-blocking listening sockets on every address ``host`` resolves to, as Tornado's
-    ``bind_sockets`` makes them (port 0: one free port shared by all of them).
-
-    Not Tornado's own: importing it loads asyncio and ssl, and the ``--processes``
-    supervisor, which only binds, forks and waits, would carry ~10 MB more for nothing."""
-    sockets: list[socket.socket] = []
-    family = socket.AF_UNSPEC if socket.has_ipv6 else socket.AF_INET
-    found = socket.getaddrinfo(host or None, port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
-    try:
-        for af, kind, proto, _, address in sorted(set(found), key=lambda r: r[0]):
-            sock = socket.socket(af, kind, proto)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if af == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            if address[1] == 0 and len(sockets) > 1:
-                address = (address[0], sockets[0].getsockname()[1], *address[2:])
-            sock.setblocking(False)
-            sock.bind(address)
-            sock.listen(backlog)
-    except OSError:
-        for sock in sockets:
-            sock.close()
-        raise
-    return sockets
+    return [first] + [tornado.netutil.bind_sockets(port, host, reuse_port=True) for _ in range(processes - 1)]
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -295,8 +263,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args, serving=False)
     pool = _ingest_pool(settings)
 
-    import asyncio
-
     async def run() -> Summary:
         ingestor, close = await open_ingestor(settings, pool)
         try:
@@ -315,8 +281,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import asyncio
-
     from imgserver.events import EventProcessor
     from imgserver.wiring import open_ingestor
     from imgserver.worker import run_worker, worker_problems
