@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= config/imgserver.toml
 PORT   ?= 8888
 
-.PHONY: setup run test lint unit integration browser browser-setup deploy-check lambda-package samples bench clean
+.PHONY: setup run test lint unit integration browser browser-setup deploy-check lambda-package samples bench stages clean
 
 # Idempotent: re-installs only when setup.cfg or pyproject.toml change.
 setup: $(STAMP)
@@ -77,6 +77,9 @@ browser: setup browser-setup
 # Side-by-side with Thumbor 7.8 (installed into bench/.thumbor-venv); results in bench/results/.
 bench: setup
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+stages: setup
+	$(BIN)/python bench/stages.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache test-artifacts
