@@ -20,6 +20,8 @@ import pyvips
 from imgserver.errors import Unprocessable
 from imgserver.imaging.encode import EncodeSettings, encode
 from imgserver.imaging.filters import FilterContext, apply_filters
+from imgserver.imaging.filters.color import to_grey
+from imgserver.imaging.filters.registry import first_pixel_filter
 from imgserver.imaging.probe import SourceLimits, probe, source_of
 from imgserver.imaging.setup import HEAP
 from imgserver.plan.build import DEFAULT_POLICY, FormatPolicy, PlanLimits, Qualities, build_plan
@@ -65,10 +67,11 @@ def _jpeg_shrink(facts: SourceFacts, width: int, height: int) -> int:
 
 
 def _load_jpeg_shrunk(
-    data: bytes, facts: SourceFacts, width: int, height: int, respect_orientation: bool
+    data: bytes, facts: SourceFacts, width: int, height: int, respect_orientation: bool, grey: bool = False
 ) -> pyvips.Image:
     """A plain (no ICC) JPEG decoded with the largest DCT shrink that keeps the target size,
-    then resized (lanczos3) to exactly width x height and turned upright.
+    then resized (lanczos3) to exactly width x height and turned upright. With ``grey`` (the
+    plan's first pixel filter is grayscale()) an image that needs turning is made grey first.
 
     # libvips: thumbnail keeps a factor of 2 above the target for quality; Pillow's draft
     # and sharp decode at the largest scale that still covers it, as here. The residual
@@ -82,6 +85,10 @@ def _load_jpeg_shrunk(
         image = image.resize(stored_w / image.width, vscale=stored_h / image.height)
     if rotate:
         # libvips: rotating reads the image out of order; buffer the (already small) result.
+        # Grey first, one band goes through the buffer and the rotation instead of three
+        # (-3% CPU on a 640x480 -> 300x400 render); grayscale() then finds it already grey.
+        if grey:
+            image = to_grey(image)
         image = image.copy_memory().autorot()
     return image
 
@@ -107,12 +114,19 @@ def _load_opaque_gif(data: bytes, width: int, height: int, pages: bool) -> pyvip
 
 
 def _load_scaled(
-    data: bytes, facts: SourceFacts, width: int, height: int, respect_orientation: bool, pages: bool = False
+    data: bytes,
+    facts: SourceFacts,
+    width: int,
+    height: int,
+    respect_orientation: bool,
+    pages: bool = False,
+    grey: bool = False,
 ) -> pyvips.Image:
     """The whole source at exactly width x height (display orientation; per page when
-    ``pages``, as one tall strip), converted to sRGB, lazily."""
+    ``pages``, as one tall strip), converted to sRGB, lazily; ``grey`` allows turning it grey
+    already (see _load_jpeg_shrunk)."""
     if facts.format == "jpeg" and not facts.has_icc:
-        return _load_jpeg_shrunk(data, facts, width, height, respect_orientation)
+        return _load_jpeg_shrunk(data, facts, width, height, respect_orientation, grey)
     if facts.format == "gif" and not facts.has_icc and gif_is_opaque(data):
         return _load_opaque_gif(data, width, height, pages)
     options = "fail_on=error,n=-1" if pages else "fail_on=error"
@@ -199,7 +213,10 @@ def load_geometry(
     sx, sy = out_w / box.width, out_h / box.height
     scaled_w, scaled_h = max(1, round(facts.width * sx)), max(1, round(facts.height * sy))
     if full is None:
-        image = _load_scaled(data, facts, scaled_w, scaled_h, settings.respect_orientation, pages)
+        # A leading grayscale() is pointwise, so it can run before the rotation and the crop,
+        # unless the focal-point detection or the debug outlines must see the colours first.
+        grey = first_pixel_filter(plan) == "grayscale" and not plan.needs_smart_focus and not plan.debug
+        image = _load_scaled(data, facts, scaled_w, scaled_h, settings.respect_orientation, pages, grey)
     elif (scaled_w, scaled_h) != (full.width, full_page_h := _page_height(full)):
         image = full.resize(scaled_w / full.width, vscale=scaled_h / full_page_h)
         if pages:

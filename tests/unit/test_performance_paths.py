@@ -417,3 +417,32 @@ def test_gif_palette_follows_bitdepth(bitdepth: int, most: int) -> None:
     assert 64 < len(colours) <= most
     if bitdepth == 8:
         assert len(colours) > 128
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_a_leading_grayscale_runs_before_the_rotation_buffer_with_the_same_bytes(orientation: int) -> None:
+    """grayscale() first: the load hands back one band already (no colour through the
+    rotation buffer) and the JPEG is byte for byte what the grey-after-rotation path makes
+    (brightness(0) first keeps the old order and changes no pixel)."""
+    from imgserver.imaging.probe import probe
+    from imgserver.imaging.steps import RenderSettings, load_geometry, render
+    from imgserver.url.grammar import parse_path
+    from tests import images
+
+    data = images.jpeg(160, 120, orientation=orientation)
+    settings = RenderSettings()
+    facts = probe(data, settings.source_limits)
+
+    def bands(path: str) -> int:
+        _, frames = load_geometry(data, parse_path("unsafe/" + path), facts, settings)
+        return int(frames[0].bands)
+
+    rotated = orientation != 1
+    assert bands("90x0/filters:grayscale()/a.jpg") == (1 if rotated else 3)
+    assert bands("90x0/filters:brightness(0):grayscale()/a.jpg") == 3
+    assert bands("90x30/smart/filters:grayscale()/a.jpg") == 3  # detection sees the colours
+    assert bands("debug/90x0/filters:grayscale()/a.jpg") == 3  # outlines are drawn in colour
+    early = render(data, parse_path("unsafe/90x0/filters:quality(70):grayscale()/a.jpg"), settings)
+    late = render(data, parse_path("unsafe/90x0/filters:quality(70):brightness(0):grayscale()/a.jpg"), settings)
+    assert images.decode(early.body).bands == 1
+    assert early.body == late.body

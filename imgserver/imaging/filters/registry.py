@@ -59,6 +59,11 @@ def pixel_filter(name: str) -> Callable[[PixelFilter], PixelFilter]:
     return register
 
 
+def first_pixel_filter(plan: Plan) -> str | None:
+    """The name of the first pixel filter the plan runs, if any."""
+    return next((call.name for call in plan.filters if call.name in PIXEL_FILTERS), None)
+
+
 def apply_filters(image: pyvips.Image, ctx: FilterContext) -> pyvips.Image:
     """Run the plan's pixel filters in URL order."""
     for call in ctx.plan.filters:
