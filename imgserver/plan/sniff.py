@@ -92,16 +92,25 @@ class JpegHeader:
     has_icc: bool
 
 
-#: Start-of-frame markers libjpeg decodes (baseline, extended sequential, progressive).
+#: Start-of-frame markers libjpeg decodes (baseline, extended sequential, progressive) → progressive.
 _SOF_DECODED = {0xC0: False, 0xC1: False, 0xC2: True}
-#: Other SOFs (lossless, hierarchical, arithmetic): left to libvips.
-_SOF_OTHER = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+#: The other segments a plain JPEG has before its first scan: DHT, DQT, DRI, APP0-15, COM.
+_DHT, _DQT, _DRI, _SOS = 0xC4, 0xDB, 0xDD, 0xDA
+_PASSED = {_DHT, _DQT, _DRI, 0xFE, *range(0xE0, 0xF0)}
 _MAX_SIDE = 65500  # libjpeg's JPEG_MAX_DIMENSION
+#: More segments or fill bytes than a real header has (255 ICC chunks at most): not plain.
+_MAX_SEGMENTS = 400
+_MAX_FILL = 16
 
 
 def jpeg_header(data: bytes) -> JpegHeader | None:
     """The JPEG's header facts, read from its markers up to the first scan; None whenever
     anything is unusual (then libvips reads the header instead).
+
+    Only the segments a plain JPEG has are accepted, each checked as libjpeg checks it while
+    reading the header (lengths, tables, sampling factors, scan components), so whatever is
+    read here libvips would read the same; anything else (other markers, other frame types,
+    odd EXIF or ICC blocks) steps aside.
 
     # libvips: a header read costs ~0.3 ms of libvips calls (and parses the whole EXIF block
     # into string fields) on top of the load, which reads the header again; this reads a few
@@ -109,53 +118,98 @@ def jpeg_header(data: bytes) -> JpegHeader | None:
     if not data.startswith(b"\xff\xd8"):
         return None
     pos, end = 2, len(data)
-    sof: tuple[int, int, int, bool] | None = None
+    sof: tuple[int, int, bool, bytes] | None = None  # width, height, progressive, component ids
     orientation, exif_seen = 1, False
     icc: list[tuple[int, int]] = []
-    while pos + 4 <= end:
-        if data[pos] != 0xFF:
+    for _ in range(_MAX_SEGMENTS):
+        fill = 0
+        while pos + 1 < end and data[pos] == 0xFF and data[pos + 1] == 0xFF and fill <= _MAX_FILL:
+            pos, fill = pos + 1, fill + 1
+        if pos + 4 > end or data[pos] != 0xFF or fill > _MAX_FILL:
             return None
         marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0x01, 0xD8, 0xD9) or 0xD0 <= marker <= 0xD7:
-            return None  # no segment (TEM, SOI, EOI, RSTn) belongs before the first scan
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if length < 2 or pos + 2 + length > end:
+        body, stop = pos + 4, pos + 2 + length
+        if length < 2 or stop > end:
             return None
-        segment = data[pos + 4 : pos + 2 + length]
         if marker in _SOF_DECODED:
-            if sof is not None or len(segment) < 6:
+            frame = _frame(data[body:stop]) if sof is None else None
+            if frame is None:
                 return None
-            height, width = int.from_bytes(segment[1:3], "big"), int.from_bytes(segment[3:5], "big")
-            components = segment[5]
-            if segment[0] != 8 or not (0 < width <= _MAX_SIDE and 0 < height <= _MAX_SIDE):
+            sof = (frame[0], frame[1], _SOF_DECODED[marker], frame[2])
+        elif marker == _SOS:
+            components = _scan_components(data[body:stop], sof[3]) if sof is not None else None
+            has_icc = _icc_complete(icc)
+            if sof is None or components is None or has_icc is None:
                 return None
-            if components not in (1, 3, 4) or len(segment) < 6 + 3 * components:
-                return None
-            sof = (width, height, components, _SOF_DECODED[marker])
-        elif marker in _SOF_OTHER:
+            width, height, progressive, ids = sof
+            return JpegHeader(width, height, len(ids), progressive or components < len(ids), orientation, has_icc)
+        elif marker not in _PASSED or not _segment_ok(marker, data[body:stop] if marker < 0xE0 else b""):
             return None
-        elif marker == 0xE1 and segment.startswith(b"Exif"):
-            found = _exif_orientation(segment[6:]) if segment[4:6] == b"\x00\x00" and not exif_seen else None
+        elif marker == 0xE1 and data.startswith(b"Exif", body):
+            plain = not exif_seen and data[body + 4 : body + 6] == b"\x00\x00"
+            found = _exif_orientation(data[body + 6 : stop]) if plain else None
             if found is None:
                 return None  # a second EXIF block, an odd one, or one libvips may read differently
             orientation, exif_seen = found, True
-        elif marker == 0xE2 and segment.startswith(b"ICC_PROFILE\x00"):
-            if len(segment) <= 14:
-                return None
-            icc.append((segment[12], segment[13]))
-        elif marker == 0xDA:  # start of scan: the header is complete
-            if sof is None or not segment:
-                return None
-            width, height, components, progressive = sof
-            has_icc = _icc_complete(icc)
-            if has_icc is None:
-                return None
-            return JpegHeader(width, height, components, progressive or segment[0] < components, orientation, has_icc)
-        pos += 2 + length
+        elif marker == 0xE2 and data.startswith(b"ICC_PROFILE", body):
+            if length <= 16 or data[body + 11] != 0:
+                return None  # libvips joins any APP2 starting ICC_PROFILE; libjpeg wants the NUL
+            icc.append((data[body + 12], data[body + 13]))
+        pos = stop
     return None
+
+
+def _frame(segment: bytes) -> tuple[int, int, bytes] | None:
+    """(width, height, component ids) of an 8-bit SOF segment libjpeg accepts, or None."""
+    if len(segment) < 6 or segment[0] != 8:
+        return None
+    height, width, count = int.from_bytes(segment[1:3], "big"), int.from_bytes(segment[3:5], "big"), segment[5]
+    if count not in (1, 3, 4) or len(segment) != 6 + 3 * count:
+        return None
+    if not (0 < width <= _MAX_SIDE and 0 < height <= _MAX_SIDE):
+        return None
+    specs = [segment[6 + 3 * i : 9 + 3 * i] for i in range(count)]
+    ids = bytes(spec[0] for spec in specs)
+    sampling_ok = all(1 <= spec[1] >> 4 <= 4 and 1 <= spec[1] & 15 <= 4 and spec[2] <= 3 for spec in specs)
+    if len(set(ids)) != count or not sampling_ok:
+        return None
+    return width, height, ids
+
+
+def _scan_components(segment: bytes, ids: bytes) -> int | None:
+    """How many components the first scan has, if its header is one libjpeg accepts."""
+    count = segment[0] if segment else 0
+    if not 1 <= count <= min(4, len(ids)) or len(segment) != 4 + 2 * count:
+        return None
+    selectors = [segment[1 + 2 * i] for i in range(count)]
+    if len(set(selectors)) != count or any(c not in ids for c in selectors):
+        return None
+    return count
+
+
+def _segment_ok(marker: int, segment: bytes) -> bool:
+    """DHT, DQT and DRI segments laid out as libjpeg requires (APPn and COM: anything)."""
+    at = 0
+    if marker == _DRI:
+        return len(segment) == 2
+    if marker == _DHT:
+        while at < len(segment):
+            if at + 17 > len(segment) or segment[at] & 0xEC:  # class 0/1, table 0..3
+                return False
+            symbols = sum(segment[at + 1 : at + 17])
+            at += 17 + symbols
+            if symbols > 256:
+                return False
+        return at == len(segment)
+    if marker == _DQT:
+        while at < len(segment):
+            precision, table = segment[at] >> 4, segment[at] & 15
+            if precision > 1 or table > 3:
+                return False
+            at += 1 + 64 * (precision + 1)
+        return at == len(segment)
+    return True
 
 
 def _exif_orientation(tiff: bytes) -> int | None:

@@ -76,6 +76,30 @@ def _first_scan_of_one_component(jpeg: bytes) -> bytes:
 PLAIN = _jpeg(_photo(), keep=pyvips.enums.ForeignKeep.NONE)
 
 
+def _sof_edited(jpeg: bytes, offset: int, value: int) -> bytes:
+    """``jpeg`` with one byte of its SOF0 segment body changed (offset from the body's start;
+    6 is the first component's id, 7 its sampling factors)."""
+    at = jpeg.index(b"\xff\xc0") + 4 + offset
+    if offset == 6:  # duplicate: the second component takes the first one's id
+        at += 3
+        value = jpeg[at - 3]
+    return jpeg[:at] + bytes([value]) + jpeg[at + 1 :]
+
+
+def _hidden_frame_bomb() -> bytes:
+    """A small decoy SOF inside an APP0 that a reader treating FF 00 as a segment would
+    see, and a real 9000x9000 progressive frame that libjpeg sees (review finding)."""
+    real = _jpeg(pyvips.Image.black(9000, 9000), interlace=True, keep=pyvips.enums.ForeignKeep.NONE)
+    at = real.index(b"\xff\xc2")
+    length = int.from_bytes(real[at + 2 : at + 4], "big")
+    frame = real[at : at + 2 + length]
+    decoy = frame[:5] + (8).to_bytes(2, "big") + (16).to_bytes(2, "big") + frame[9:]
+    pad = b"\x00" * 4
+    hidden = decoy + b"\xff\xe3" + (2 + len(pad) + len(frame)).to_bytes(2, "big") + pad
+    app0 = b"\xff\xe0" + (len(hidden) + 2).to_bytes(2, "big") + hidden
+    return b"\xff\xd8\xff\x00\x00\x06" + app0 + frame + real[2:at] + real[at + 2 + length :]
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -116,6 +140,18 @@ def test_plain_jpegs_are_read_in_python_with_libvips_facts(data: bytes) -> None:
         pytest.param(_with_segments(PLAIN, _segment(0xE2, b"ICC_PROFILE\x00\x01\x02" + b"a" * 20)),
                      id="icc-chunk-missing"),
         pytest.param(PLAIN.replace(b"\xff\xc0", b"\xff\xc3", 1), id="lossless-sof"),
+        pytest.param(_with_segments(PLAIN, b"\xff\x00\x00\x04\x00\x00"), id="ff00-is-no-segment"),
+        pytest.param(_with_segments(PLAIN, _segment(0xC8, b"\x00\x00")), id="reserved-marker"),
+        pytest.param(_with_segments(PLAIN, _segment(0xF0, b"\x00\x00")), id="unknown-marker"),
+        pytest.param(_with_segments(PLAIN, _segment(0xC4, b"\x05" + bytes(16))), id="bad-huffman-table-id"),
+        pytest.param(_with_segments(PLAIN, _segment(0xDD, b"\x00\x00\x00")), id="bad-restart-length"),
+        pytest.param(
+            _with_segments(PLAIN, _segment(0xE2, b"ICC_PROFILE\x0b\x01\x01" + b"a" * 20)), id="icc-prefix-no-nul"
+        ),
+        pytest.param(_with_segments(PLAIN, b"\xff" * 40), id="long-fill"),
+        pytest.param(_with_segments(PLAIN, _segment(0xFE, b"") * 500), id="too-many-segments"),
+        pytest.param(_sof_edited(PLAIN, 7, 0x51), id="sampling-factor-5"),
+        pytest.param(_sof_edited(PLAIN, 6, 0x07), id="duplicate-component-id"),
         pytest.param(b"\xff\xd8\xff\xd9", id="empty"),
         pytest.param(b"\xff\xd8" + b"\x00" * 40, id="garbage"),
     ],
@@ -123,6 +159,13 @@ def test_plain_jpegs_are_read_in_python_with_libvips_facts(data: bytes) -> None:
 def test_unusual_jpegs_are_left_to_libvips(data: bytes) -> None:
     assert jpeg_header(data) is None
     _same_as_libvips(data)
+
+
+def test_a_hidden_frame_cannot_slip_past_the_pixel_limit() -> None:
+    data = _hidden_frame_bomb()
+    assert jpeg_header(data) is None
+    with pytest.raises(ImgserverError, match="81000000 pixels"):
+        probe(data, LIMITS)
 
 
 def test_every_truncation_gives_libvips_facts_or_none() -> None:
