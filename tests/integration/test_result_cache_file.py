@@ -76,3 +76,35 @@ async def test_unwritable_cache_is_counted_not_an_error(fetch, blocked_root: Pat
     assert response.code == 200
     await settle(state)
     assert state.metrics["result_cache_store_failures"] == 1
+
+
+def test_store_reads_small_results_on_the_loop_and_large_ones_in_a_thread(tmp_path: Path) -> None:
+    import threading
+
+    from imgserver.storage.base import CachedResult
+    from imgserver.storage.fs import FileResultStore
+
+    store = FileResultStore(tmp_path, ttl=3600)
+    small, large = b"s" * 1000, b"L" * (FileResultStore.LOOP_READ_BYTES + 1)
+    readers: list[str] = []
+    read_all = FileResultStore._read_all
+
+    def spy(fd: int) -> bytes:
+        readers.append(threading.current_thread().name)
+        return read_all(fd)
+
+    async def scenario() -> list[CachedResult | None]:
+        await store.put("k/small.jpg", CachedResult(small, "image/jpeg"))
+        await store.put("k/large.png", CachedResult(large, "image/png"))
+        os.mkfifo(tmp_path / "k" / "fifo.jpg")  # must be a miss at once, not a wait for a writer
+        old = tmp_path / "k" / "old.jpg"
+        old.write_bytes(b"x")
+        os.utime(old, (0, 0))  # older than the TTL
+        names = ("k/small.jpg", "k/large.png", "k/fifo.jpg", "k/old.jpg", "k/none.jpg")
+        return [await store.get(name) for name in names]
+
+    store._read_all = spy  # type: ignore[method-assign]
+    got = asyncio.run(asyncio.wait_for(scenario(), 10))
+    assert got[0] == CachedResult(small, "image/jpeg") and got[1] == CachedResult(large, "image/png")
+    assert got[2:] == [None, None, None]
+    assert readers[0] == threading.main_thread().name and readers[1] != threading.main_thread().name
