@@ -10,10 +10,7 @@ from pathlib import Path
 
 from imgserver.errors import NotFound, SourceTooLarge
 from imgserver.sources.base import HEAD_BYTES, Source, SourceInfo
-from imgserver.storage.objects import check_name
-
-#: Linux names every open file's real path here: one readlink tells where an open landed.
-_PROC_FD = "/proc/self/fd"
+from imgserver.storage.objects import check_name, open_inside
 
 
 class FileLoader:
@@ -27,40 +24,17 @@ class FileLoader:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
         self._root = str(self.root)
-        self._prefix = os.path.join(self._root, "")
-        self._proc_fd = os.path.isdir(_PROC_FD)
 
     def _open(self, key: str) -> int:
         """An open descriptor of the file for ``key`` (already percent-decoded), or NotFound.
 
         Refused keys — ``..`` segments, absolute paths, NUL bytes, symlinks that leave the
         root — give the same NotFound as a missing file, so a client cannot probe which
-        paths exist outside the root. Symlinks inside the root are followed. On Linux the
-        check is on the file actually opened (its /proc/self/fd link), so no rename between
-        a check and the open can slip a file from outside the root in."""
-        path = os.path.join(self._root, check_name(key))
-        if not self._proc_fd:  # elsewhere: resolve first, then open what was checked
-            try:
-                path = os.path.realpath(path, strict=True)
-            except (OSError, RuntimeError):
-                raise NotFound() from None
-            if not path.startswith(self._prefix):
-                raise NotFound()
-        # O_NONBLOCK | O_NOCTTY: opening a FIFO or a terminal (or a symlink to one) must not
-        # wait, least of all on the event loop (stat); the S_ISREG check then refuses it.
-        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
-        try:
-            fd = os.open(path, flags | (0 if self._proc_fd else os.O_NOFOLLOW))
-        except (OSError, ValueError):
-            raise NotFound() from None
-        if self._proc_fd:
-            try:
-                real = os.readlink(f"{_PROC_FD}/{fd}")
-            except OSError:
-                real = ""
-            if not real.startswith(self._prefix):
-                os.close(fd)
-                raise NotFound()
+        paths exist outside the root. Symlinks inside the root are followed (see
+        :func:`~imgserver.storage.objects.open_inside`)."""
+        fd = open_inside(self._root, check_name(key))
+        if fd is None:
+            raise NotFound()
         return fd
 
     def _read(self, key: str, max_bytes: int, whole: bool = True) -> tuple[Source, int]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from imgserver.plan.model import MIME_BY_EXTENSION
 from imgserver.storage.base import CachedResult
-from imgserver.storage.objects import atomic_write, remove_tree
+from imgserver.storage.objects import atomic_write, open_inside, remove_tree
 
 
 class FileResultStore:
@@ -37,18 +37,17 @@ class FileResultStore:
 
     def _open(self, name: str) -> tuple[int, int, str] | None:
         """(descriptor, size, MIME type) of a fresh regular file for ``name``, or None."""
-        path = self._path(name)
-        # O_NONBLOCK | O_NOCTTY: a FIFO or terminal in the folder must not make open() wait.
-        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
-        try:
-            fd = os.open(path, flags)
-        except (FileNotFoundError, NotADirectoryError):
+        # Names come from plan.keys.result_path (no "..", not absolute); open_inside also
+        # refuses a symlink out of the folder, without an lstat per path component.
+        fd = open_inside(str(self.root), name)
+        if fd is None:
             return None
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or (self.ttl and info.st_mtime < time.time() - self.ttl):
             os.close(fd)
             return None
-        return fd, info.st_size, MIME_BY_EXTENSION.get(path.suffix.lstrip("."), "application/octet-stream")
+        mime = MIME_BY_EXTENSION.get(os.path.splitext(name)[1].lstrip("."), "application/octet-stream")
+        return fd, info.st_size, mime
 
     @staticmethod
     def _read_all(fd: int) -> bytes:

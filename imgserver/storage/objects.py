@@ -78,6 +78,45 @@ def remove_tree(folder: Path) -> int:
     return count
 
 
+#: Linux names every open file's real path here: one readlink tells where an open landed.
+_PROC_FD = "/proc/self/fd"
+_HAS_PROC_FD = os.path.isdir(_PROC_FD)
+
+
+def open_inside(root: str, name: str) -> int | None:
+    """A read-only descriptor for ``root``/``name`` (``root`` absolute and resolved, ``name``
+    already checked by :func:`check_name`), or None when it is missing or the file actually
+    opened lies outside ``root`` (a symlink leaving it). Symlinks inside are followed.
+
+    On Linux the check is on the opened file's /proc/self/fd link: one open and one readlink,
+    not an lstat per path component, and no rename between a check and the open can slip a
+    file from outside in. O_NONBLOCK | O_NOCTTY: a FIFO or terminal never makes open() wait
+    (callers then refuse whatever is not a regular file)."""
+    prefix = os.path.join(root, "")
+    path = os.path.join(root, name)
+    if not _HAS_PROC_FD:  # elsewhere: resolve first, then open what was checked
+        try:
+            path = os.path.realpath(path, strict=True)
+        except (OSError, RuntimeError):
+            return None
+        if not path.startswith(prefix):
+            return None
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags | (0 if _HAS_PROC_FD else os.O_NOFOLLOW))
+    except (OSError, ValueError):
+        return None
+    if _HAS_PROC_FD:
+        try:
+            real = os.readlink(f"{_PROC_FD}/{fd}")
+        except OSError:
+            real = ""
+        if not real.startswith(prefix):
+            os.close(fd)
+            return None
+    return fd
+
+
 def check_name(name: str) -> str:
     """A safe relative name, or NotFound (same answer as a missing object)."""
     parts = name.split("/")
