@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyvips
 
@@ -63,22 +63,6 @@ def _int_field(image: pyvips.Image, name: str, default: int) -> int:
     return int(value) if isinstance(value, int | float | str) else default
 
 
-@dataclass(frozen=True)
-class _Header:
-    """A source's header as read, before orientation and limits are applied."""
-
-    format: str
-    width: int
-    height: int
-    frames: int = 1
-    orientation: int = 1
-    interlaced: bool = False
-    has_alpha: bool = False
-    has_icc: bool = False
-    delays: tuple[int, ...] = ()
-    loop: int = 0
-
-
 def probe(data: bytes, limits: SourceLimits, respect_orientation: bool = True) -> SourceFacts:
     """Read the header of ``data`` and check it against ``limits``.
 
@@ -89,16 +73,17 @@ def probe(data: bytes, limits: SourceLimits, respect_orientation: bool = True) -
         raise Unprocessable("source image is empty")
     jpeg = jpeg_header(data)
     if jpeg is None:
-        return _checked(_read_header(data, limits), limits, respect_orientation)
-    header = _Header(
+        return _checked(*_read_header(data, limits), limits, respect_orientation)
+    header = SourceFacts(
         "jpeg",
         jpeg.width,
         jpeg.height,
+        jpeg.width,
+        jpeg.height,
         orientation=jpeg.orientation,
-        interlaced=jpeg.multiscan,
         has_icc=jpeg.has_icc or jpeg.components == 4,  # libvips: 4 components are CMYK
     )
-    return _checked(header, limits, respect_orientation)
+    return _checked(header, jpeg.multiscan, limits, respect_orientation)
 
 
 def probe_with_libvips(data: bytes, limits: SourceLimits, respect_orientation: bool = True) -> SourceFacts:
@@ -106,10 +91,12 @@ def probe_with_libvips(data: bytes, limits: SourceLimits, respect_orientation: b
     tested against)."""
     if not data:
         raise Unprocessable("source image is empty")
-    return _checked(_read_header(data, limits), limits, respect_orientation)
+    return _checked(*_read_header(data, limits), limits, respect_orientation)
 
 
-def _read_header(data: bytes, limits: SourceLimits) -> _Header:
+def _read_header(data: bytes, limits: SourceLimits) -> tuple[SourceFacts, bool]:
+    """The header as libvips reads it (stored size, orientation not yet applied) and whether
+    the source is progressive/interlaced."""
     if find_loader(data) is None:
         raise UnsupportedSource()
     try:
@@ -130,48 +117,44 @@ def _read_header(data: bytes, limits: SourceLimits) -> _Header:
         raw = image.get("delay")
         if isinstance(raw, list):
             delays = tuple(int(d) for d in raw)
-    return _Header(
+    interlaced = bool(_int_field(image, "jpeg-multiscan", 0) or _int_field(image, "interlaced", 0))
+    facts = SourceFacts(
         fmt,
         image.width,
         image.height,
-        frames=frames,
+        image.width,
+        image.height,
         orientation=_int_field(image, "orientation", 1),
-        interlaced=bool(_int_field(image, "jpeg-multiscan", 0) or _int_field(image, "interlaced", 0)),
+        frames=frames,
         has_alpha=bool(image.hasalpha()),
         has_icc=image.get_typeof("icc-profile-data") != 0 or image.interpretation == "cmyk",
         delays=delays,
         loop=_int_field(image, "loop", 0),
     )
+    return facts, interlaced
 
 
-def _checked(header: _Header, limits: SourceLimits, respect_orientation: bool) -> SourceFacts:
-    """The facts of ``header``, or Unprocessable when it has no pixels or is over a limit."""
-    width, height, frames = header.width, header.height, header.frames
-    orientation = header.orientation if respect_orientation else 1
-    if not 1 <= orientation <= 8:
-        orientation = 1
+def _checked(header: SourceFacts, interlaced: bool, limits: SourceLimits, respect_orientation: bool) -> SourceFacts:
+    """``header`` (stored size, orientation as read) checked against ``limits`` and turned
+    into the facts: display size, orientation 1 unless respected and valid."""
+    width, height, frames = header.stored_width, header.stored_height, header.frames
+    orientation = header.orientation if respect_orientation and 1 <= header.orientation <= 8 else 1
     if width < 1 or height < 1:
         raise Unprocessable("source image has no pixels")
     pixels = width * height
     if pixels > limits.max_pixels:
         raise Unprocessable(f"source image has {pixels} pixels, over the limit of {limits.max_pixels}")
-    if header.interlaced and pixels > limits.max_interlaced_pixels:
+    if interlaced and pixels > limits.max_interlaced_pixels:
         raise Unprocessable(
             f"progressive/interlaced source has {pixels} pixels, over the limit of {limits.max_interlaced_pixels}"
         )
     if frames > limits.max_frames:
         raise Unprocessable(f"source image has {frames} frames, over the limit of {limits.max_frames}")
     display_w, display_h = (height, width) if orientation >= 5 else (width, height)
-    return SourceFacts(
-        format=header.format,
+    return replace(
+        header,
         width=display_w,
         height=display_h,
-        stored_width=width,
-        stored_height=height,
         orientation=orientation,
-        frames=frames,
-        has_alpha=header.has_alpha,
-        has_icc=header.has_icc,
         delays=header.delays if frames > 1 else (),
-        loop=header.loop,
     )
