@@ -42,6 +42,11 @@ def _settings() -> Any:
     )
 
 
+def bare_grey(image: pyvips.Image) -> pyvips.Image:
+    """grayscale() in bare pyvips: Pillow's luma as a weighted band mean, as imgserver does."""
+    return image.linear([3 * w for w in LUMA], [0.5] * 3).bandmean().cast("uchar")
+
+
 def vips_op(path: str, data: bytes, encode: Any) -> Any:
     """The bare pyvips version of a Thumbor URL path used by the scenarios (no general
     parsing: it knows only the shapes in scenarios.py)."""
@@ -80,7 +85,7 @@ def vips_op(path: str, data: bytes, encode: Any) -> Any:
             # Thumbor's grayscale() is Pillow's "L" (ITU-R 601-2 weights on the sRGB values), as
             # imgserver computes it; colourspace("b-w") would be cheaper but is another image
             # (luminance from linear light: up to 70 levels away), so not the same operation.
-            image = image.linear([3 * w for w in LUMA], [0.5] * 3).bandmean().cast("uchar")
+            image = bare_grey(image)
         out = fmt or {".jpg": "jpeg", ".png": "png", ".webp": "webp", ".gif": "gif"}[Path(path).suffix]
         if out == "jpeg":
             return bytes(

@@ -19,16 +19,11 @@ sys.path.insert(0, str(HERE.parent))
 
 import pyvips  # noqa: E402
 
-from bench.ceiling import _settings, render_op  # noqa: E402
+from bench.ceiling import _settings, bare_grey, render_op  # noqa: E402
 from bench.corpus import write  # noqa: E402
-from imgserver.imaging.filters.color import LUMA  # noqa: E402
 from imgserver.imaging.setup import configure  # noqa: E402
 
 ROTATED = "300x0/filters:quality(70):grayscale()/rotated-640x480.jpg"
-
-
-def _grey(image: pyvips.Image) -> pyvips.Image:
-    return image.linear([3 * w for w in LUMA], [0.5] * 3).bandmean().cast("uchar")
 
 
 def chains(data: bytes) -> dict[str, Callable[[], object]]:
@@ -49,8 +44,8 @@ def chains(data: bytes) -> dict[str, Callable[[], object]]:
         "decode 640x480": lambda: load().copy_memory(),
         "+ resize to 400x300 (lanczos3)": lambda: resized().copy_memory(),
         "+ rotation buffer (copy_memory + rot90)": lambda: upright().copy_memory(),
-        "+ grayscale (linear + bandmean + cast)": lambda: _grey(upright()).copy_memory(),
-        "+ JPEG save (Q70): the bare pyvips chain": lambda: _grey(upright()).jpegsave_buffer(Q=70, keep=none),
+        "+ grayscale (linear + bandmean + cast)": lambda: bare_grey(upright()).copy_memory(),
+        "+ JPEG save (Q70): the bare pyvips chain": lambda: bare_grey(upright()).jpegsave_buffer(Q=70, keep=none),
         "imgserver render() (probe, plan, filters, encode)": render_op(ROTATED, data, _settings()),
         "fixed: one lazy operation call": lambda: tiny.invert(),
         "fixed: one pipeline evaluation (8x8 copy_memory)": lambda: (tiny + 1).copy_memory(),

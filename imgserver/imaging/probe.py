@@ -69,11 +69,9 @@ def probe(data: bytes, limits: SourceLimits, respect_orientation: bool = True) -
     Raises Unprocessable (empty, corrupt header, over a limit) or UnsupportedSource
     (not a format we load). A plain JPEG's markers are read in Python (the common case,
     ~10x cheaper); everything else, and any JPEG that is not plain, through libvips."""
-    if not data:
-        raise Unprocessable("source image is empty")
     jpeg = jpeg_header(data)
     if jpeg is None:
-        return _checked(*_read_header(data, limits), limits, respect_orientation)
+        return probe_with_libvips(data, limits, respect_orientation)
     header = SourceFacts(
         "jpeg",
         jpeg.width,
@@ -151,10 +149,4 @@ def _checked(header: SourceFacts, interlaced: bool, limits: SourceLimits, respec
     if frames > limits.max_frames:
         raise Unprocessable(f"source image has {frames} frames, over the limit of {limits.max_frames}")
     display_w, display_h = (height, width) if orientation >= 5 else (width, height)
-    return replace(
-        header,
-        width=display_w,
-        height=display_h,
-        orientation=orientation,
-        delays=header.delays if frames > 1 else (),
-    )
+    return replace(header, width=display_w, height=display_h, orientation=orientation)

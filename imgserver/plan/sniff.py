@@ -96,7 +96,8 @@ class JpegHeader:
 _SOF_DECODED = {0xC0: False, 0xC1: False, 0xC2: True}
 #: The other segments a plain JPEG has before its first scan: DHT, DQT, DRI, APP0-15, COM.
 _DHT, _DQT, _DRI, _SOS = 0xC4, 0xDB, 0xDD, 0xDA
-_PASSED = {_DHT, _DQT, _DRI, 0xFE, *range(0xE0, 0xF0)}
+_TABLES = {_DHT, _DQT, _DRI}
+_PASSED = {*_TABLES, 0xFE, *range(0xE0, 0xF0)}
 _MAX_SIDE = 65500  # libjpeg's JPEG_MAX_DIMENSION
 #: More segments or fill bytes than a real header has (255 ICC chunks at most): not plain.
 _MAX_SEGMENTS = 400
@@ -144,7 +145,7 @@ def jpeg_header(data: bytes) -> JpegHeader | None:
                 return None
             width, height, progressive, ids = sof
             return JpegHeader(width, height, len(ids), progressive or components < len(ids), orientation, has_icc)
-        elif marker not in _PASSED or not _segment_ok(marker, data[body:stop] if marker < 0xE0 else b""):
+        elif marker not in _PASSED or (marker in _TABLES and not _table_ok(marker, data[body:stop])):
             return None
         elif marker == 0xE1 and data.startswith(b"Exif", body):
             plain = not exif_seen and data[body + 4 : body + 6] == b"\x00\x00"
@@ -188,8 +189,8 @@ def _scan_components(segment: bytes, ids: bytes) -> int | None:
     return count
 
 
-def _segment_ok(marker: int, segment: bytes) -> bool:
-    """DHT, DQT and DRI segments laid out as libjpeg requires (APPn and COM: anything)."""
+def _table_ok(marker: int, segment: bytes) -> bool:
+    """A DHT, DQT or DRI segment laid out as libjpeg requires."""
     at = 0
     if marker == _DRI:
         return len(segment) == 2
@@ -201,15 +202,13 @@ def _segment_ok(marker: int, segment: bytes) -> bool:
             at += 17 + symbols
             if symbols > 256:
                 return False
-        return at == len(segment)
-    if marker == _DQT:
+    else:  # DQT
         while at < len(segment):
             precision, table = segment[at] >> 4, segment[at] & 15
             if precision > 1 or table > 3:
                 return False
             at += 1 + 64 * (precision + 1)
-        return at == len(segment)
-    return True
+    return at == len(segment)
 
 
 def _exif_orientation(tiff: bytes) -> int | None:

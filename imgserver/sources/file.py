@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,25 +24,22 @@ class FileLoader:
         self.root = Path(root).resolve()
         self._root = str(self.root)
 
-    def _open(self, key: str) -> int:
-        """An open descriptor of the file for ``key`` (already percent-decoded), or NotFound.
+    def _open(self, key: str) -> tuple[int, os.stat_result]:
+        """An open descriptor and fstat of the file for ``key`` (already percent-decoded), or
+        NotFound.
 
         Refused keys — ``..`` segments, absolute paths, NUL bytes, symlinks that leave the
         root — give the same NotFound as a missing file, so a client cannot probe which
         paths exist outside the root. Symlinks inside the root are followed (see
         :func:`~imgserver.storage.objects.open_inside`)."""
-        fd = open_inside(self._root, check_name(key))
-        if fd is None:
+        opened = open_inside(self._root, check_name(key))
+        if opened is None:
             raise NotFound()
-        return fd
+        return opened
 
     def _read(self, key: str, max_bytes: int, whole: bool = True) -> tuple[Source, int]:
         """The file's bytes (only the first HEAD_BYTES unless ``whole``) and its size."""
-        fd = self._open(key)
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):  # a directory, a device, a FIFO
-            os.close(fd)
-            raise NotFound()
+        fd, info = self._open(key)
         with os.fdopen(fd, "rb", buffering=0) as fh:
             if info.st_size > max_bytes:
                 raise SourceTooLarge(f"source image is {info.st_size} bytes, over the limit of {max_bytes}")

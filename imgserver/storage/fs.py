@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import stat
 import time
 from pathlib import Path
 
@@ -36,14 +35,14 @@ class FileResultStore:
         return path
 
     def _open(self, name: str) -> tuple[int, int, str] | None:
-        """(descriptor, size, MIME type) of a fresh regular file for ``name``, or None."""
+        """(descriptor, size, MIME type) of a fresh result file for ``name``, or None."""
         # Names come from plan.keys.result_path (no "..", not absolute); open_inside also
         # refuses a symlink out of the folder, without an lstat per path component.
-        fd = open_inside(str(self.root), name)
-        if fd is None:
+        opened = open_inside(str(self.root), name)
+        if opened is None:
             return None
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or (self.ttl and info.st_mtime < time.time() - self.ttl):
+        fd, info = opened
+        if self.ttl and info.st_mtime < time.time() - self.ttl:
             os.close(fd)
             return None
         mime = MIME_BY_EXTENSION.get(os.path.splitext(name)[1].lstrip("."), "application/octet-stream")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,15 +84,15 @@ _PROC_FD = "/proc/self/fd"
 _HAS_PROC_FD = os.path.isdir(_PROC_FD)
 
 
-def open_inside(root: str, name: str) -> int | None:
-    """A read-only descriptor for ``root``/``name`` (``root`` absolute and resolved, ``name``
-    already checked by :func:`check_name`), or None when it is missing or the file actually
-    opened lies outside ``root`` (a symlink leaving it). Symlinks inside are followed.
+def open_inside(root: str, name: str) -> tuple[int, os.stat_result] | None:
+    """A read-only descriptor and its fstat for the regular file ``root``/``name`` (``root``
+    absolute and resolved, ``name`` already checked by :func:`check_name`), or None when it is
+    missing, not a regular file (a directory, a device, a FIFO), or the file actually opened
+    lies outside ``root`` (a symlink leaving it). Symlinks inside are followed.
 
     On Linux the check is on the opened file's /proc/self/fd link: one open and one readlink,
     not an lstat per path component, and no rename between a check and the open can slip a
-    file from outside in. O_NONBLOCK | O_NOCTTY: a FIFO or terminal never makes open() wait
-    (callers then refuse whatever is not a regular file)."""
+    file from outside in. O_NONBLOCK | O_NOCTTY: a FIFO or terminal never makes open() wait."""
     prefix = os.path.join(root, "")
     path = os.path.join(root, name)
     if not _HAS_PROC_FD:  # elsewhere: resolve first, then open what was checked
@@ -114,7 +115,11 @@ def open_inside(root: str, name: str) -> int | None:
         if not real.startswith(prefix):
             os.close(fd)
             return None
-    return fd
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        return None
+    return fd, info
 
 
 def check_name(name: str) -> str:

@@ -11,6 +11,7 @@ import pyvips
 from imgserver.errors import ImgserverError
 from imgserver.imaging.probe import SourceLimits, probe, probe_with_libvips
 from imgserver.plan.sniff import jpeg_header
+from tests import images
 
 LIMITS = SourceLimits()
 #: Refuses any progressive (multi-scan) source of the sizes here: shows what the reader says.
@@ -18,8 +19,7 @@ NO_MULTISCAN = SourceLimits(max_interlaced_pixels=100)
 
 
 def _photo(width: int = 24, height: int = 16, bands: int = 3) -> pyvips.Image:
-    x, y = pyvips.Image.xyz(width, height).bandsplit()
-    image = (x * 7).bandjoin([y * 11, x + y]).cast("uchar")
+    image = images.scene(width, height)
     return image.extract_band(0) if bands == 1 else image
 
 
