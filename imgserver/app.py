@@ -142,9 +142,18 @@ def make_state(
     return state
 
 
+#: First segments of the routes that are not image URLs (an image URL's first segment is
+#: ``unsafe`` or a signature).
+_RESERVED = ("healthcheck", "metrics", "image", "images", "api", "console")
+
+
 def make_app(state: AppState) -> tornado.web.Application:
+    # Tornado tries rules in order, one regex each: image URLs, nearly every request, match
+    # the first rule unless their first segment is reserved; those fall through as before.
+    image_first = r"/(?!(?:" + "|".join(_RESERVED) + r")(?:/|$))(.+)"
     return tornado.web.Application(
         [
+            (image_first, ImageHandler),
             (r"/healthcheck", HealthHandler),
             (r"/metrics", MetricsHandler),
             (r"/image", UploadHandler),

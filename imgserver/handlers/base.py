@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import email.utils
+import http.client
 import itertools
 import logging
 import os
 import re
 import threading
+import time
 from types import TracebackType
 from typing import Any
 
 import tornado.web
+from tornado import httputil
 
 from imgserver.errors import ClientGone, ImgserverError, Overloaded, Unauthorized, UpstreamError, UpstreamTimeout
 from imgserver.metrics import UPSTREAM_ERRORS
@@ -39,6 +43,35 @@ class _RequestIds:
 
 
 _IDS = _RequestIds()
+
+
+class _HttpDates:
+    """HTTP dates, formatted once per distinct second: Tornado formats ``Date`` afresh for
+    every response (about 3% of a result-cache hit's event-loop time)."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+        self._last: dict[int, str] = {}
+
+    def now(self) -> str:
+        second = int(time.time())
+        if second != self._second:
+            self._second, self._text = second, email.utils.formatdate(second, usegmt=True)
+        return self._text
+
+    def of(self, timestamp: float) -> str:
+        """``Last-Modified`` of a source (a handful of hot sources: keep the last 256)."""
+        second = int(timestamp)
+        text = self._last.get(second)
+        if text is None:
+            if len(self._last) >= 256:
+                self._last.clear()
+            text = self._last[second] = email.utils.formatdate(second, usegmt=True)
+        return text
+
+
+HTTP_DATES = _HttpDates()
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -81,8 +114,18 @@ class BaseHandler(tornado.web.RequestHandler):
             self._request_id = given if _REQUEST_ID.fullmatch(given) else _IDS.new()
         return self._request_id
 
+    def clear(self) -> None:
+        """Tornado's reset, with ``Date`` formatted once per second (Tornado formats it per
+        response). Mirrors ``RequestHandler.clear``; a unit test checks it sets the same fields."""
+        self._headers = httputil.HTTPHeaders(
+            {"Server": "imgserver", "Content-Type": "text/html; charset=UTF-8", "Date": HTTP_DATES.now()}
+        )
+        self.set_default_headers()
+        self._write_buffer: list[bytes] = []
+        self._status_code = 200
+        self._reason = http.client.responses[200]
+
     def set_default_headers(self) -> None:
-        self.set_header("Server", "imgserver")
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("X-Request-Id", self.request_id)
 

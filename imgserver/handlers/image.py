@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import time
 from typing import Any
 
 from imgserver.errors import Forbidden
-from imgserver.handlers.base import BaseHandler
+from imgserver.handlers.base import HTTP_DATES, BaseHandler
 from imgserver.imaging.steps import describe, render
 from imgserver.plan.build import FormatPolicy
-from imgserver.plan.keys import etag, result_key
+from imgserver.plan.keys import etag, normalised, result_key
 from imgserver.plan.model import OutputFormat, Plan, SourceFacts
 from imgserver.plan.negotiate import accepted_formats, negotiable, variant
 from imgserver.plan.preload import apply_preload
@@ -49,6 +50,15 @@ def meta_document(parsed: ParsedUrl, facts: SourceFacts, plan: Plan) -> dict[str
     }
 
 
+@functools.lru_cache(maxsize=256)
+def understood(signature: str | None, rest: str) -> tuple[ParsedUrl, str]:
+    """The request after pre-load filters, and its normalised text (for the result key). Both
+    are pure functions of the URL, so a repeated URL, as every result-cache hit is, skips
+    the parse and the repr (~25 µs). Invalid URLs raise and are not remembered."""
+    parsed = apply_preload(parse_options(signature, rest))
+    return parsed, normalised(parsed)
+
+
 class ImageHandler(BaseHandler):
     """Verify, parse, load, render (in the pool) and answer with cache validators."""
 
@@ -57,8 +67,9 @@ class ImageHandler(BaseHandler):
     def initialize(self) -> None:
         self.timings = {}
 
-    def parse(self) -> ParsedUrl:
-        """Signature first (403 before any parsing work), then the grammar (400)."""
+    def parse(self) -> tuple[ParsedUrl, str]:
+        """Signature first (403 before any parsing work), then the grammar (400): the request
+        after pre-load filters and its normalised text."""
         security = self.state.settings.security
         signature, rest = split_signature(self.request.path)
         if signature is None:
@@ -66,7 +77,7 @@ class ImageHandler(BaseHandler):
                 raise Forbidden("unsafe URLs are disabled")
         else:
             verify(security.keys, signature, rest)
-        return parse_options(signature, rest)
+        return understood(signature, rest)
 
     async def head(self, path: str) -> None:
         await self.get(path)
@@ -98,7 +109,7 @@ class ImageHandler(BaseHandler):
 
     async def get(self, path: str) -> None:
         state = self.state
-        parsed = apply_preload(self.parse())
+        parsed, canonical = self.parse()
         # Negotiation: an explicit format() switches it off; otherwise the answer depends on
         # Accept, so every response (304s included) says so.
         accepted: tuple[OutputFormat, ...] = ()
@@ -132,12 +143,12 @@ class ImageHandler(BaseHandler):
         # The ETag and the result key cover everything the bytes depend on: request, source
         # version, negotiated formats and the marks' versions.
         shaped_by = "|".join([variant(accepted), *(m.identity for m in marks.values())])
-        digest = result_key(parsed, info.identity, shaped_by)
+        digest = result_key(canonical, info.identity, shaped_by)
         tag = etag(digest)
         self.set_header("ETag", tag)
         self.set_header("Cache-Control", self._cache_control(parsed))
         if info.last_modified is not None:
-            self.set_header("Last-Modified", email.utils.format_datetime(info.last_modified, usegmt=True))
+            self.set_header("Last-Modified", HTTP_DATES.of(info.last_modified.timestamp()))
         if self._not_modified(tag, info.last_modified.timestamp() if info.last_modified else None):
             self.set_status(304)
             self.finish()

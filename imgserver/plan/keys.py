@@ -21,10 +21,11 @@ def normalised(parsed: ParsedUrl) -> str:
     return repr(canonical)
 
 
-def result_key(parsed: ParsedUrl, source_identity: str, variant: str = "") -> str:
-    """Hex digest naming one rendered result: request, source version, negotiated variant."""
+def result_key(canonical: str, source_identity: str, variant: str = "") -> str:
+    """Hex digest naming one rendered result: request (its :func:`normalised` text), source
+    version, negotiated variant."""
     h = hashlib.sha256()
-    for part in (KEY_VERSION, __version__, normalised(parsed), source_identity, variant):
+    for part in (KEY_VERSION, __version__, canonical, source_identity, variant):
         h.update(part.encode("utf-8"))
         h.update(b"\x00")
     return h.hexdigest()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from imgserver.errors import NotFound, SourceTooLarge
 from imgserver.sources.base import HEAD_BYTES, Source, SourceInfo
-from imgserver.storage.objects import check_name, open_inside
+from imgserver.storage.objects import check_name, open_inside, read_and_close
 
 
 class FileLoader:
@@ -40,12 +40,11 @@ class FileLoader:
     def _read(self, key: str, max_bytes: int, whole: bool = True) -> tuple[Source, int]:
         """The file's bytes (only the first HEAD_BYTES unless ``whole``) and its size."""
         fd, info = self._open(key)
-        with os.fdopen(fd, "rb", buffering=0) as fh:
-            if info.st_size > max_bytes:
-                raise SourceTooLarge(f"source image is {info.st_size} bytes, over the limit of {max_bytes}")
-            data = fh.read(info.st_size + 1 if whole else HEAD_BYTES)
-            if whole and len(data) > info.st_size:  # grew while we read it: the rest, capped
-                data += fh.read(max_bytes + 1 - len(data))
+        if info.st_size > max_bytes:
+            os.close(fd)
+            raise SourceTooLarge(f"source image is {info.st_size} bytes, over the limit of {max_bytes}")
+        # Whole: up to one byte past the limit, so a file that grew while read is caught.
+        data = read_and_close(fd, max_bytes + 1, info.st_size) if whole else read_and_close(fd, HEAD_BYTES, HEAD_BYTES)
         if len(data) > max_bytes:
             raise SourceTooLarge(f"source image is over the limit of {max_bytes} bytes")
         modified = datetime.fromtimestamp(info.st_mtime, tz=UTC).replace(microsecond=0)

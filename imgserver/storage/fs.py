@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from pathlib import Path
 
 from imgserver.plan.model import MIME_BY_EXTENSION
 from imgserver.storage.base import CachedResult
-from imgserver.storage.objects import atomic_write, open_inside, remove_tree
+from imgserver.storage.objects import atomic_write, open_inside, read_and_close, remove_tree
 
 
 class FileResultStore:
@@ -48,10 +49,10 @@ class FileResultStore:
         mime = MIME_BY_EXTENSION.get(os.path.splitext(name)[1].lstrip("."), "application/octet-stream")
         return fd, info.st_size, mime
 
+
     @staticmethod
-    def _read_all(fd: int) -> bytes:
-        with os.fdopen(fd, "rb", buffering=0) as fh:
-            return fh.read()
+    def _read_all(fd: int, size: int) -> bytes:
+        return read_and_close(fd, sys.maxsize, size)
 
     def _write(self, name: str, result: CachedResult) -> None:
         atomic_write(self._path(name), result.body)
@@ -61,8 +62,9 @@ class FileResultStore:
         if opened is None:
             return None
         fd, size, mime = opened
-        body = self._read_all(fd) if size <= self.LOOP_READ_BYTES else await asyncio.to_thread(self._read_all, fd)
-        return CachedResult(body, mime)
+        if size > self.LOOP_READ_BYTES:
+            return CachedResult(await asyncio.to_thread(self._read_all, fd, size), mime)
+        return CachedResult(self._read_all(fd, size), mime)
 
     async def put(self, name: str, result: CachedResult) -> None:
         await asyncio.to_thread(self._write, name, result)

@@ -122,6 +122,28 @@ def open_inside(root: str, name: str) -> tuple[int, os.stat_result] | None:
     return fd, info
 
 
+def read_and_close(fd: int, limit: int, size: int) -> bytes:
+    """Up to ``limit`` bytes of the regular file open on ``fd``, then close it. ``size`` is
+    what fstat said: one read of ``size + 1`` bytes normally reaches the end (a short read of
+    a regular file is its end). Plain ``os.read``: a file object per read cost more than the
+    read of a small page-cached file (3.7% of a result-cache hit)."""
+    try:
+        chunks: list[bytes] = []
+        got = 0
+        want = size + 1
+        while got < limit:
+            ask = min(want, limit - got)
+            chunk = os.read(fd, ask)
+            chunks.append(chunk)
+            got += len(chunk)
+            if len(chunk) < ask:
+                break
+            want = 1 << 16  # it grew since the fstat: the rest in pieces, up to the limit
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def check_name(name: str) -> str:
     """A safe relative name, or NotFound (same answer as a missing object)."""
     parts = name.split("/")

@@ -89,9 +89,9 @@ def test_store_reads_small_results_on_the_loop_and_large_ones_in_a_thread(tmp_pa
     readers: list[str] = []
     read_all = FileResultStore._read_all
 
-    def spy(fd: int) -> bytes:
+    def spy(fd: int, size: int) -> bytes:
         readers.append(threading.current_thread().name)
-        return read_all(fd)
+        return read_all(fd, size)
 
     async def scenario() -> list[CachedResult | None]:
         await store.put("k/small.jpg", CachedResult(small, "image/jpeg"))

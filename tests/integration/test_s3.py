@@ -12,7 +12,7 @@ import tornado.httpclient
 import tornado.ioloop
 import tornado.web
 
-from imgserver.plan.keys import result_key
+from imgserver.plan.keys import normalised, result_key
 from imgserver.settings import Settings
 from imgserver.state import AppState
 from imgserver.url.grammar import parse_path
@@ -147,7 +147,7 @@ def test_least_privilege_identity_is_enforced(seaweed: SeaweedServer) -> None:
 def expected_name(seaweed: SeaweedServer, path: str, ext: str) -> str:
     parsed = parse_path(path)
     etag = seaweed.admin().head_object(Bucket=s3server.ORIGINALS, Key=parsed.image)["ETag"]
-    return f"{parsed.image}/{result_key(parsed, 's3-' + etag.strip(chr(34)), '')}.{ext}"
+    return f"{parsed.image}/{result_key(normalised(parsed), 's3-' + etag.strip(chr(34)), '')}.{ext}"
 
 
 @pytest.mark.gen_test
@@ -247,7 +247,7 @@ async def test_twenty_concurrent_identical_requests_load_and_render_once(
     state.loader = HeldLoader()
     info = await real_loader.stat("hd.jpg", 10**9)
     assert info is not None
-    key = result_key(parse_path(path), info.identity, "")
+    key = result_key(normalised(parse_path(path)), info.identity, "")
     client = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=32)
     try:
         responses = await asyncio.gather(

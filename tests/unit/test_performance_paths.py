@@ -446,3 +446,109 @@ def test_a_leading_grayscale_runs_before_the_rotation_buffer_with_the_same_bytes
     late = render(data, parse_path("unsafe/90x0/filters:quality(70):brightness(0):grayscale()/a.jpg"), settings)
     assert images.decode(early.body).bands == 1
     assert early.body == late.body
+
+
+def test_http_dates_match_the_standard_formatting() -> None:
+    import email.utils
+    import time
+
+    from imgserver.handlers.base import HTTP_DATES
+
+    before = int(time.time())
+    now = HTTP_DATES.now()
+    after = int(time.time())
+    assert now in {email.utils.formatdate(t, usegmt=True) for t in range(before, after + 1)}
+    for stamp in (0.0, 1359312200.9, 1700000000.0):
+        assert HTTP_DATES.of(stamp) == email.utils.formatdate(int(stamp), usegmt=True)
+    assert HTTP_DATES.of(1359312200.0) == "Sun, 27 Jan 2013 18:43:20 GMT"  # Tornado's doctest value
+
+
+def test_base_handler_clear_sets_what_tornados_clear_sets() -> None:
+    """BaseHandler.clear mirrors Tornado's (with a cached Date): same fields, same defaults."""
+    from unittest import mock
+
+    import tornado.web
+    from tornado.httputil import HTTPServerRequest, RequestStartLine
+
+    from imgserver.handlers.base import BaseHandler
+
+    app = tornado.web.Application()
+    request = HTTPServerRequest(start_line=RequestStartLine("GET", "/x", "HTTP/1.0"), connection=mock.Mock())
+    ours = BaseHandler(app, request)
+    theirs = BaseHandler(app, request)
+    for handler in (ours, theirs):
+        handler.set_status(404)
+        handler.write(b"stale")
+        handler.set_header("ETag", "x")
+    ours.clear()
+    tornado.web.RequestHandler.clear(theirs)
+    assert set(vars(ours)) == set(vars(theirs))
+    assert ours.get_status() == theirs.get_status() == 200
+    assert ours._reason == theirs._reason and ours._write_buffer == theirs._write_buffer == []
+    assert "ETag" not in ours._headers and ours._headers["Server"] == "imgserver"
+    assert set(ours._headers) == set(theirs._headers)
+    fixed = ("Date", "Server", "X-Request-Id")
+    assert [(k, v) for k, v in ours._headers.get_all() if k not in fixed] == [
+        (k, v) for k, v in theirs._headers.get_all() if k not in fixed
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "handler"),
+    [
+        ("/unsafe/300x200/a.jpg", "ImageHandler"),
+        ("/abcdefghijklmnopqrstuvwxyz01/a.jpg", "ImageHandler"),
+        ("/imagesx/a.jpg", "ImageHandler"),
+        ("/consolex", "ImageHandler"),
+        ("/console/a/b", "ImageHandler"),  # as before: no console route has two segments
+        ("/healthcheck", "HealthHandler"),
+        ("/metrics", "MetricsHandler"),
+        ("/image", "UploadHandler"),
+        ("/image/a.jpg", "ImageApiHandler"),
+        ("/image/a.jpg/metadata", "MetadataHandler"),
+        ("/images", "ListHandler"),
+        ("/api/sign", "SignHandler"),
+        ("/console", "ConsoleHandler"),
+        ("/console/", "ConsoleHandler"),
+        ("/console/app.js", "ConsoleHandler"),
+        ("/", "RootHandler"),
+    ],
+)
+def test_image_urls_are_routed_first_and_the_other_routes_still_win(path: str, handler: str) -> None:
+    from unittest import mock
+
+    from tornado.httputil import HTTPServerRequest, RequestStartLine
+
+    from imgserver.app import make_app
+
+    app = make_app(mock.Mock())
+    request = HTTPServerRequest(start_line=RequestStartLine("GET", path, "HTTP/1.0"), connection=mock.Mock())
+    delegate = app.find_handler(request)
+    assert delegate.handler_class.__name__ == handler
+
+
+def test_read_and_close_reads_to_the_end_or_the_limit_and_closes(tmp_path: object) -> None:
+    import os
+    from pathlib import Path
+
+    from imgserver.storage.objects import read_and_close
+
+    path = Path(str(tmp_path)) / "f"
+    path.write_bytes(bytes(range(256)) * 1000)
+    for limit, size in ((10**9, 256_000), (10**9, 100), (64, 64), (1000, 256_000), (10**9, 0)):
+        fd = os.open(path, os.O_RDONLY)
+        assert read_and_close(fd, limit, size) == path.read_bytes()[:limit]  # size is only a hint
+        with pytest.raises(OSError, match="Bad file descriptor"):
+            os.fstat(fd)
+
+
+def test_repeated_urls_reuse_one_parse_and_spellings_share_a_key() -> None:
+    from imgserver.handlers.image import understood
+    from imgserver.url.grammar import parse_options
+
+    first = understood(None, "x200/filters:quality(70)/a.jpg")
+    assert understood(None, "x200/filters:quality(70)/a.jpg") is first
+    assert first[0] == parse_options(None, "x200/filters:quality(70)/a.jpg")
+    assert understood(None, "0x200/filters:quality(70)/a.jpg")[1] == first[1]
+    assert understood(None, "0x200/filters:quality(71)/a.jpg")[1] != first[1]
+    assert understood("sig", "0x200/filters:quality(70)/a.jpg")[1] == first[1]  # signature is not in it
