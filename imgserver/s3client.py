@@ -126,4 +126,27 @@ async def read_capped(body: Body, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-__all__ = ["FAULTS", "S3Client", "S3Handle", "error_code", "is_missing", "open_s3", "read_capped", "translate"]
+async def read_checked(
+    response: Any, max_bytes: int, *, size: int | None = None, cap: int | None = None, what: str = "source image"
+) -> bytes:
+    """The body of a GET response, refused (SourceTooLarge, body closed unread) when its size
+    — ``size``, else the Content-Length — is over ``max_bytes``; then read, at most ``cap``
+    bytes (default ``max_bytes``) as :func:`read_capped` does."""
+    size = response.get("ContentLength", 0) if size is None else size
+    if size > max_bytes:
+        response["Body"].close()
+        raise SourceTooLarge(f"{what} is {size} bytes, over the limit of {max_bytes}")
+    return await read_capped(response["Body"], max_bytes if cap is None else cap)
+
+
+__all__ = [
+    "FAULTS",
+    "S3Client",
+    "S3Handle",
+    "error_code",
+    "is_missing",
+    "open_s3",
+    "read_capped",
+    "read_checked",
+    "translate",
+]

@@ -6,8 +6,7 @@ import re
 
 from botocore.exceptions import ClientError
 
-from imgserver.errors import SourceTooLarge
-from imgserver.s3client import FAULTS, S3Client, error_code, read_capped, translate
+from imgserver.s3client import FAULTS, S3Client, error_code, read_checked, translate
 from imgserver.sources.base import HEAD_BYTES, Source, SourceInfo, as_utc
 from imgserver.storage.objects import check_name
 
@@ -48,10 +47,7 @@ class S3Loader:
                 return SourceInfo(identity_of(head["ETag"]), as_utc(head.get("LastModified")), 0, b"")
             match = _TOTAL_SIZE.search(response.get("ContentRange", ""))
             size = int(match.group(1)) if match else response["ContentLength"]
-            if size > max_bytes:
-                response["Body"].close()
-                raise SourceTooLarge(f"source image is {size} bytes, over the limit of {max_bytes}")
-            head_bytes = await read_capped(response["Body"], HEAD_BYTES)
+            head_bytes = await read_checked(response, max_bytes, size=size, cap=HEAD_BYTES)
         except FAULTS as exc:
             raise translate(exc) from None
         return SourceInfo(identity_of(response["ETag"]), as_utc(response.get("LastModified")), size, head_bytes)
@@ -61,11 +57,7 @@ class S3Loader:
         name = object_key(self.prefix, key)
         try:
             response = await self.client.get_object(Bucket=self.bucket, Key=name)
-            size = response["ContentLength"]
-            if size > max_bytes:
-                response["Body"].close()
-                raise SourceTooLarge(f"source image is {size} bytes, over the limit of {max_bytes}")
-            data = await read_capped(response["Body"], max_bytes)
+            data = await read_checked(response, max_bytes)
         except FAULTS as exc:
             raise translate(exc) from None
         return Source(data, identity_of(response["ETag"]), as_utc(response.get("LastModified")))

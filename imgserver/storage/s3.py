@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from imgserver.errors import SourceTooLarge
-from imgserver.s3client import FAULTS, S3Client, is_missing, read_capped, translate
+from imgserver.s3client import FAULTS, S3Client, is_missing, read_capped, read_checked, translate
 from imgserver.storage.base import CachedResult
 from imgserver.storage.objects import Listing, check_name
 
@@ -94,11 +93,7 @@ class S3ObjectStore:
         key = self.object_key(name)
         try:
             response = await self.client.get_object(Bucket=self.bucket, Key=key)
-            size = response.get("ContentLength", 0)
-            if size > self.max_bytes:
-                response["Body"].close()
-                raise SourceTooLarge(f"{name} is {size} bytes, over the limit of {self.max_bytes}")
-            return await read_capped(response["Body"], self.max_bytes)
+            return await read_checked(response, self.max_bytes, what=name)
         except FAULTS as exc:
             if is_missing(exc):
                 return None
