@@ -50,7 +50,9 @@ def configure_logging(fmt: str = "text", level: str = "info") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     # Per-record work neither format reads (the logging HOWTO's "Optimization"): the walk up
-    # the stack for the caller's file and line, and thread and multiprocessing names.
+    # the stack for the caller's file and line, and thread and multiprocessing names. Process
+    # wide: %(filename)s, %(lineno)d, %(funcName)s and stack_info=True no longer fill in
+    # (exc_info tracebacks still do).
     logging._srcfile = None
     logging.logThreads = False
     logging.logMultiprocessing = False

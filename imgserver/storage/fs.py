@@ -63,7 +63,8 @@ class FileResultStore:
             return None
         fd, size, mime = opened
         if size > self.LOOP_READ_BYTES:
-            return CachedResult(await asyncio.to_thread(self._read_all, fd, size), mime)
+            # Shielded: a cancelled request must not stop the job that owns (and closes) fd.
+            return CachedResult(await asyncio.shield(asyncio.to_thread(self._read_all, fd, size)), mime)
         return CachedResult(self._read_all(fd, size), mime)
 
     async def put(self, name: str, result: CachedResult) -> None:

@@ -124,9 +124,9 @@ def open_inside(root: str, name: str) -> tuple[int, os.stat_result] | None:
 
 def read_and_close(fd: int, limit: int, size: int) -> bytes:
     """Up to ``limit`` bytes of the regular file open on ``fd``, then close it. ``size`` is
-    what fstat said: one read of ``size + 1`` bytes normally reaches the end (a short read of
-    a regular file is its end). Plain ``os.read``: a file object per read cost more than the
-    read of a small page-cached file (3.7% of a result-cache hit)."""
+    what fstat said: one read of ``size + 1`` bytes normally reaches the end. Plain
+    ``os.read``: a file object per read cost more than the read of a small page-cached file
+    (3.7% of a result-cache hit)."""
     try:
         chunks: list[bytes] = []
         got = 0
@@ -134,11 +134,15 @@ def read_and_close(fd: int, limit: int, size: int) -> bytes:
         while got < limit:
             ask = min(want, limit - got)
             chunk = os.read(fd, ask)
+            if not chunk:
+                break
             chunks.append(chunk)
             got += len(chunk)
-            if len(chunk) < ask:
-                break
-            want = 1 << 16  # it grew since the fstat: the rest in pieces, up to the limit
+            if len(chunk) < ask and got >= size:
+                break  # all that fstat promised, then a short read: the end, no extra syscall
+            # A short read before that (a signal, a read over 2 GiB) or a file that grew
+            # since the fstat: go on, in pieces, up to the limit.
+            want = max(size + 1 - got, 1 << 16)
         return b"".join(chunks)
     finally:
         os.close(fd)

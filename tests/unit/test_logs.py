@@ -26,7 +26,8 @@ def test_text_formatter_matches_the_standard_format() -> None:
     from imgserver.logs import TextFormatter
 
     pattern = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
-    for created in (1700000000.123, 1700000000.999, 1700000001.0, 1700000000.5):
+    ours = TextFormatter()  # one formatter: its per-second text must follow the records
+    for created in (1700000000.123, 1700000000.999, 1700000001.0, 1700000000.5, 1700000061.25):
         record = logging.makeLogRecord({"name": "imgserver.access", "levelno": logging.INFO, "levelname": "INFO",
                                         "msg": "200 GET /x", "created": created, "msecs": (created % 1) * 1000})
-        assert TextFormatter().format(record) == logging.Formatter(pattern).format(record)
+        assert ours.format(record) == logging.Formatter(pattern).format(record)

@@ -501,6 +501,13 @@ def test_base_handler_clear_sets_what_tornados_clear_sets() -> None:
         ("/imagesx/a.jpg", "ImageHandler"),
         ("/consolex", "ImageHandler"),
         ("/console/a/b", "ImageHandler"),  # as before: no console route has two segments
+        ("/api", "ImageHandler"),  # reserved first segments that no route takes fall through
+        ("/api/x", "ImageHandler"),
+        ("/healthcheck/", "ImageHandler"),
+        ("/metrics/", "ImageHandler"),
+        ("/image/", "ImageHandler"),
+        ("/images/", "ImageHandler"),
+        ("/%68ealthcheck", "ImageHandler"),  # the path is matched undecoded, as before
         ("/healthcheck", "HealthHandler"),
         ("/metrics", "MetricsHandler"),
         ("/image", "UploadHandler"),
@@ -535,7 +542,7 @@ def test_read_and_close_reads_to_the_end_or_the_limit_and_closes(tmp_path: objec
 
     path = Path(str(tmp_path)) / "f"
     path.write_bytes(bytes(range(256)) * 1000)
-    for limit, size in ((10**9, 256_000), (10**9, 100), (64, 64), (1000, 256_000), (10**9, 0)):
+    for limit, size in ((10**9, 256_000), (10**9, 100), (64, 64), (1000, 256_000), (10**9, 0), (10**9, 10**6)):
         fd = os.open(path, os.O_RDONLY)
         assert read_and_close(fd, limit, size) == path.read_bytes()[:limit]  # size is only a hint
         with pytest.raises(OSError, match="Bad file descriptor"):
