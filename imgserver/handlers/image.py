@@ -147,9 +147,10 @@ class ImageHandler(BaseHandler):
         tag = etag(digest)
         self.set_header("ETag", tag)
         self.set_header("Cache-Control", self._cache_control(parsed))
-        if info.last_modified is not None:
-            self.set_header("Last-Modified", HTTP_DATES.of(info.last_modified.timestamp()))
-        if self._not_modified(tag, info.last_modified.timestamp() if info.last_modified else None):
+        modified = info.last_modified.timestamp() if info.last_modified is not None else None
+        if modified is not None:
+            self.set_header("Last-Modified", HTTP_DATES.of(modified))
+        if self._not_modified(tag, modified):
             self.set_status(304)
             self.finish()
             return

@@ -44,7 +44,7 @@ class FileLoader:
             os.close(fd)
             raise SourceTooLarge(f"source image is {info.st_size} bytes, over the limit of {max_bytes}")
         # Whole: up to one byte past the limit, so a file that grew while read is caught.
-        data = read_and_close(fd, max_bytes + 1, info.st_size) if whole else read_and_close(fd, HEAD_BYTES, HEAD_BYTES)
+        data = read_and_close(fd, max_bytes + 1 if whole else HEAD_BYTES, info.st_size)
         if len(data) > max_bytes:
             raise SourceTooLarge(f"source image is over the limit of {max_bytes} bytes")
         modified = datetime.fromtimestamp(info.st_mtime, tz=UTC).replace(microsecond=0)

@@ -49,7 +49,6 @@ class FileResultStore:
         mime = MIME_BY_EXTENSION.get(os.path.splitext(name)[1].lstrip("."), "application/octet-stream")
         return fd, info.st_size, mime
 
-
     @staticmethod
     def _read_all(fd: int, size: int) -> bytes:
         return read_and_close(fd, sys.maxsize, size)
