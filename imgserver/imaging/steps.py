@@ -292,8 +292,9 @@ def render(
     try:
         plan, frames = load_geometry(data, parsed, facts, settings, policy)
         out = []
+        prepared: dict[tuple[object, ...], pyvips.Image] = {}  # overlays, shared by the frames
         for index, frame in enumerate(frames):
-            ctx = FilterContext(plan, marks or {}, index, len(frames))
+            ctx = FilterContext(plan, marks or {}, index, len(frames), prepared)
             for step in STEPS:
                 frame = step(frame, ctx)
             out.append(frame)

@@ -559,3 +559,56 @@ def test_repeated_urls_reuse_one_parse_and_spellings_share_a_key() -> None:
     assert understood(None, "0x200/filters:quality(70)/a.jpg")[1] == first[1]
     assert understood(None, "0x200/filters:quality(71)/a.jpg")[1] != first[1]
     assert understood("sig", "0x200/filters:quality(70)/a.jpg")[1] == first[1]  # signature is not in it
+
+
+@pytest.mark.parametrize(
+    ("filters", "builder"),
+    [
+        ("watermark(m.png,2,3,30,50,50)", "_resize_rgba"),  # faded and resized: both once
+        ("frame(m.png)", "draw_nine_patch"),
+    ],
+)
+def test_overlays_are_prepared_once_per_animation(
+    monkeypatch: pytest.MonkeyPatch, filters: str, builder: str
+) -> None:
+    """A watermark or frame on an animation is prepared once for all its frames (not faded,
+    resized or drawn again per frame), and every frame gets the same pixels as when each
+    frame prepared its own."""
+    import pyvips
+
+    from imgserver.imaging.filters import marks as marks_module
+    from imgserver.imaging.filters.registry import FilterContext
+    from imgserver.imaging.steps import RenderSettings, render
+    from imgserver.url.grammar import parse_path
+    from tests import images
+
+    anim = images.animated(60, 40, 5)
+    mark = pyvips.Image.black(16, 12, bands=3).add([200, 30, 90]).bandjoin(180).cast("uchar")
+    overlays = {"m.png": bytes(mark.copy(interpretation="srgb").pngsave_buffer())}
+    parsed = parse_path(f"unsafe/filters:{filters}/a.gif")
+    settings = RenderSettings()
+
+    calls = []
+    original = getattr(marks_module, builder)
+
+    def counted(*args: object, **kwargs: object) -> pyvips.Image:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(marks_module, builder, counted)
+    shared = render(anim, parsed, settings, marks=overlays)
+    assert len(calls) == 1
+
+    # The same render with nothing shared between frames: one preparation per frame.
+    real_prepare = FilterContext.prepare
+
+    def per_frame(self: FilterContext, ident: tuple[object, ...], build: object) -> pyvips.Image:
+        self.prepared.clear()
+        return real_prepare(self, ident, build)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(FilterContext, "prepare", per_frame)
+    calls.clear()
+    alone = render(anim, parsed, settings, marks=overlays)
+    assert len(calls) == 5
+    assert images.frames_of(shared.body)[:3] == (60, 40, 5)
+    assert shared.body == alone.body

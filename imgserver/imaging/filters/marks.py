@@ -340,14 +340,19 @@ def watermark(image: pyvips.Image, call: FilterCall, ctx: FilterContext) -> pyvi
     key, x, y, alpha = str(call.args[0]), str(call.args[1]), str(call.args[2]), int(call.args[3])
     w_ratio = _ratio(call.args[4], 5) if len(call.args) > 4 else None
     h_ratio = _ratio(call.args[5], 6) if len(call.args) > 5 else None
-    mark = DECODED.get("watermark", key, _mark_bytes(ctx, key), _decode_watermark)
+    decoded = DECODED.get("watermark", key, _mark_bytes(ctx, key), _decode_watermark)
     if alpha >= 100:
         return image  # Thumbor compat: fully transparent, nothing shows
-    mark = _fade(mark, alpha)
     size = (image.width, image.height)
-    if w_ratio or h_ratio:
-        mark_w, mark_h = watermark_size(size, (mark.width, mark.height), w_ratio, h_ratio)
-        mark = _resize_rgba(mark, mark_w, mark_h)
+
+    def build() -> pyvips.Image:
+        mark = _fade(decoded, alpha)
+        if w_ratio or h_ratio:
+            mark_w, mark_h = watermark_size(size, (mark.width, mark.height), w_ratio, h_ratio)
+            mark = _resize_rgba(mark, mark_w, mark_h)
+        return mark
+
+    mark = ctx.prepare(("watermark", key, alpha, w_ratio, h_ratio, size), build)
     xs, ys = watermark_positions(size, (mark.width, mark.height), x, y)
     base, had_alpha = _composite_base(image)
     return _finish(_paste(base, mark, xs, ys), had_alpha)
@@ -525,4 +530,5 @@ def frame(image: pyvips.Image, call: FilterCall, ctx: FilterContext) -> pyvips.I
     if (width, height) != (base.width, base.height):
         white = [_WHITE] * base.bands
         base = base.embed(left, top, width, height, extend="background", background=white)
-    return _finish(base.composite2(draw_nine_patch(patch, width, height), "over"), had_alpha)
+    drawn = ctx.prepare(("frame", key, width, height), lambda: draw_nine_patch(patch, width, height))
+    return _finish(base.composite2(drawn, "over"), had_alpha)

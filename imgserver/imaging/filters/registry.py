@@ -23,6 +23,21 @@ class FilterContext:
     marks: Mapping[str, bytes] = field(default_factory=dict)
     frame: int = 0
     frames: int = 1
+    #: One render's prepared overlays (a faded, resized mark; a drawn nine-patch), shared by
+    #: every frame of an animation so they are prepared once, not once per frame.
+    prepared: dict[tuple[object, ...], pyvips.Image] = field(default_factory=dict)
+
+    def prepare(self, ident: tuple[object, ...], build: Callable[[], pyvips.Image]) -> pyvips.Image:
+        """``build()``, once per render for ``ident``. With several frames the result is
+        materialised: otherwise its lazy pipeline (decode, fade, resize) would run again inside
+        every frame's composite."""
+        image = self.prepared.get(ident)
+        if image is None:
+            image = build()
+            if self.frames > 1:
+                image = image.copy_memory()
+            self.prepared[ident] = image
+        return image
 
 
 PixelFilter = Callable[[pyvips.Image, FilterCall, FilterContext], pyvips.Image]
