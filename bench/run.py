@@ -625,13 +625,14 @@ def main() -> int:
                             for mode, (rate, _) in found.items():
                                 ceilings.setdefault(sc.name, {}).setdefault(mode, []).append(rate)
                             best_rate, best_cpu = max(found.values())
-                            shares.setdefault(sc.name, []).append(
-                                (result["rps"] / best_rate, best_cpu / max(result["cpu_ms"], 1e-9))
-                            )
+                            if best_rate > 0:
+                                shares.setdefault(sc.name, []).append(
+                                    (result["rps"] / best_rate, best_cpu / max(result["cpu_ms"], 1e-9))
+                                )
                             say(
                                 f"round {rnd + 1} {sc.name} ceiling: "
                                 + ", ".join(f"{k} {v[0]:.1f}/s ({v[1]:.1f} ms CPU/op)" for k, v in found.items())
-                                + f"; share {100 * shares[sc.name][-1][0]:.0f}%"
+                                + (f"; share {100 * shares[sc.name][-1][0]:.0f}%" if best_rate > 0 else "")
                             )
 
         special: dict[str, str] = {}

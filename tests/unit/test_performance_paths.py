@@ -562,14 +562,17 @@ def test_repeated_urls_reuse_one_parse_and_spellings_share_a_key() -> None:
 
 
 @pytest.mark.parametrize(
-    ("filters", "builder"),
+    ("filters", "builder", "builds"),
     [
-        ("watermark(m.png,2,3,30,50,50)", "_resize_rgba"),  # faded and resized: both once
-        ("frame(m.png)", "draw_nine_patch"),
+        ("watermark(m.png,2,3,30,50,50)", "_resize_rgba", 1),  # faded and resized: both once
+        ("frame(m.png)", "draw_nine_patch", 1),
+        # Two marks that differ only in alpha and ratios, and a frame with the same key: the
+        # memo must keep all three apart (each once), and the bytes must match per frame.
+        ("watermark(m.png,0,0,30,50,50):watermark(m.png,5,5,60,20,20):frame(m.png)", "_resize_rgba", 2),
     ],
 )
 def test_overlays_are_prepared_once_per_animation(
-    monkeypatch: pytest.MonkeyPatch, filters: str, builder: str
+    monkeypatch: pytest.MonkeyPatch, filters: str, builder: str, builds: int
 ) -> None:
     """A watermark or frame on an animation is prepared once for all its frames (not faded,
     resized or drawn again per frame), and every frame gets the same pixels as when each
@@ -597,18 +600,50 @@ def test_overlays_are_prepared_once_per_animation(
 
     monkeypatch.setattr(marks_module, builder, counted)
     shared = render(anim, parsed, settings, marks=overlays)
-    assert len(calls) == 1
+    assert len(calls) == builds
 
     # The same render with nothing shared between frames: one preparation per frame.
     real_prepare = FilterContext.prepare
 
-    def per_frame(self: FilterContext, ident: tuple[object, ...], build: object) -> pyvips.Image:
+    def per_frame(self: FilterContext, ident: tuple[object, ...], build: object, max_pixels: int) -> pyvips.Image:
         self.prepared.clear()
-        return real_prepare(self, ident, build)  # type: ignore[arg-type]
+        return real_prepare(self, ident, build, max_pixels)  # type: ignore[arg-type]
 
     monkeypatch.setattr(FilterContext, "prepare", per_frame)
     calls.clear()
     alone = render(anim, parsed, settings, marks=overlays)
-    assert len(calls) == 5
+    assert len(calls) == 5 * builds
     assert images.frames_of(shared.body)[:3] == (60, 40, 5)
     assert shared.body == alone.body
+
+
+def test_a_prepared_overlay_larger_than_the_frame_stays_lazy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A watermark whose ratio box is 10x the frame is not materialised (that could take
+    gigabytes at large frame sizes): only overlays up to the frame's size are."""
+    import pyvips
+
+    from imgserver.imaging.steps import RenderSettings, render
+    from imgserver.url.grammar import parse_path
+    from tests import images
+
+    anim = images.animated(60, 40, 3)
+    mark = pyvips.Image.black(16, 12, bands=3).add([200, 30, 90]).bandjoin(255).cast("uchar")
+    overlays = {"m.png": bytes(mark.copy(interpretation="srgb").pngsave_buffer())}
+    materialised: list[tuple[int, int]] = []
+    original = pyvips.Image.copy_memory
+
+    def spy(self: pyvips.Image) -> pyvips.Image:
+        materialised.append((self.width, self.height))
+        return original(self)
+
+    monkeypatch.setattr(pyvips.Image, "copy_memory", spy)
+    settings = RenderSettings()
+    small = render(anim, parse_path("unsafe/filters:watermark(m.png,0,0,0,50,50)/a.gif"), settings, marks=overlays)
+    assert (27, 20) in materialised  # the 16x12 mark fitted into half the 60x40 frame
+    materialised.clear()
+    huge = render(anim, parse_path("unsafe/filters:watermark(m.png,0,0,0,1000,1000)/a.gif"), settings, marks=overlays)
+    # Fitted into 600x400 it would be 533x400: nothing larger than the 3-frame strip is buffered.
+    assert materialised and all(w * h <= 60 * 40 * 3 for w, h in materialised)
+    assert images.frames_of(small.body)[:3] == (60, 40, 3)
+    # The opaque mark covers every frame, so the encoder merges the identical frames into one.
+    assert images.frames_of(huge.body)[:4] == (60, 40, 1, [210])

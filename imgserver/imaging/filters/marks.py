@@ -352,7 +352,7 @@ def watermark(image: pyvips.Image, call: FilterCall, ctx: FilterContext) -> pyvi
             mark = _resize_rgba(mark, mark_w, mark_h)
         return mark
 
-    mark = ctx.prepare(("watermark", key, alpha, w_ratio, h_ratio, size), build)
+    mark = ctx.prepare(("watermark", key, alpha, w_ratio, h_ratio, size), build, size[0] * size[1])
     xs, ys = watermark_positions(size, (mark.width, mark.height), x, y)
     base, had_alpha = _composite_base(image)
     return _finish(_paste(base, mark, xs, ys), had_alpha)
@@ -530,5 +530,5 @@ def frame(image: pyvips.Image, call: FilterCall, ctx: FilterContext) -> pyvips.I
     if (width, height) != (base.width, base.height):
         white = [_WHITE] * base.bands
         base = base.embed(left, top, width, height, extend="background", background=white)
-    drawn = ctx.prepare(("frame", key, width, height), lambda: draw_nine_patch(patch, width, height))
+    drawn = ctx.prepare(("frame", key, width, height), lambda: draw_nine_patch(patch, width, height), width * height)
     return _finish(base.composite2(drawn, "over"), had_alpha)

@@ -25,16 +25,20 @@ class FilterContext:
     frames: int = 1
     #: One render's prepared overlays (a faded, resized mark; a drawn nine-patch), shared by
     #: every frame of an animation so they are prepared once, not once per frame.
-    prepared: dict[tuple[object, ...], pyvips.Image] = field(default_factory=dict)
+    prepared: dict[tuple[object, ...], pyvips.Image] = field(default_factory=dict, compare=False, repr=False)
 
-    def prepare(self, ident: tuple[object, ...], build: Callable[[], pyvips.Image]) -> pyvips.Image:
-        """``build()``, once per render for ``ident``. With several frames the result is
-        materialised: otherwise its lazy pipeline (decode, fade, resize) would run again inside
-        every frame's composite."""
+    def prepare(
+        self, ident: tuple[object, ...], build: Callable[[], pyvips.Image], max_pixels: int
+    ) -> pyvips.Image:
+        """``build()``, once per render for ``ident``. With several frames a result of at most
+        ``max_pixels`` (the frame's size) is materialised: otherwise its lazy pipeline (decode,
+        fade, resize) would run again inside every frame's composite. A larger one (a
+        watermark ratio box up to 10x the frame) stays lazy: each frame's composite computes
+        only the part that lands on it, where materialising all of it could take gigabytes."""
         image = self.prepared.get(ident)
         if image is None:
             image = build()
-            if self.frames > 1:
+            if self.frames > 1 and image.width * image.height <= max_pixels:
                 image = image.copy_memory()
             self.prepared[ident] = image
         return image
