@@ -26,7 +26,6 @@ from imgserver.settings import (
     describe,
     effective_threads,
     load_settings,
-    share_out_threads,
 )
 
 log = logging.getLogger("imgserver")
@@ -131,7 +130,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging(settings.log.format, settings.log.level)
     processes = settings.server.processes or (os.cpu_count() or 1)
-    settings = share_out_threads(settings, processes)
     if processes > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Before any metric exists: every process writes samples here, /metrics sums them.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="imgserver-metrics-")

@@ -77,8 +77,7 @@ class LimitsSettings:
 
 @dataclass(frozen=True)
 class ImagingSettings:
-    #: Threads rendering images per process (the only place libvips runs); 0 means the cores
-    #: shared out among the serving processes (see :func:`share_out_threads`).
+    #: Threads rendering images (the only place libvips runs); 0 means one per core.
     threads: int = 0
     #: Requests allowed to wait for a render thread before new ones get 503.
     queue_size: int = 64
@@ -569,22 +568,6 @@ def effective_threads(settings: Settings) -> int:
     return settings.imaging.threads or (os.cpu_count() or 1)
 
 
-def share_out_threads(settings: Settings, processes: int, cores: int | None = None) -> Settings:
-    """``settings`` for each of ``processes`` serving processes: with ``imaging.threads`` at 0,
-    the cores are shared out among them (at least one thread each), so the machine runs one
-    render per core, not one per core in every process.
-
-    Measured with two processes on two cores, paired runs against two threads each: -3 to
-    -10% CPU per request and up to +10% req/s on small renders (fewer threads taking turns
-    at each process's GIL and caches), and a quarter less memory on PNG (four renders in flight
-    were four ~9 MB libvips pipelines). The cost: a request queues behind its own process's
-    render instead of sharing the core with it, as in Thumbor's one render per process."""
-    if settings.imaging.threads or processes <= 1:
-        return settings
-    share = max(1, (cores or os.cpu_count() or 1) // processes)
-    return dataclasses.replace(settings, imaging=dataclasses.replace(settings.imaging, threads=share))
-
-
 def describe(settings: Settings) -> dict[str, dict[str, Any]]:
     """Settings as plain data (for ``imgserver config``), with keys masked."""
     out = {name: dataclasses.asdict(getattr(settings, name)) for name in _SECTIONS}
@@ -603,5 +586,4 @@ __all__ = [
     "describe",
     "effective_threads",
     "load_settings",
-    "share_out_threads",
 ]

@@ -179,27 +179,3 @@ def test_processes_that_never_serve_need_no_signing_key() -> None:
     settings = load_settings(None, environ=env, serving=False)
     assert settings.worker.queue_url.endswith("/events")
     assert (settings.worker.wait_seconds, settings.worker.batch_size, settings.worker.max_receives) == (20, 10, 5)
-
-
-@pytest.mark.parametrize(
-    ("threads", "processes", "cores", "expected"),
-    [
-        (0, 1, 8, 0),  # one process: left at 0, one thread per core
-        (0, 2, 2, 1),  # one per core machine-wide
-        (0, 4, 8, 2),
-        (0, 3, 8, 2),  # rounded down: never more threads than cores in all
-        (0, 8, 4, 1),  # more processes than cores: still one each
-        (3, 2, 2, 3),  # set explicitly: kept
-    ],
-)
-def test_serving_processes_share_out_the_render_threads(
-    threads: int, processes: int, cores: int, expected: int
-) -> None:
-    from imgserver.settings import effective_threads, share_out_threads
-
-    settings = load_settings(None, environ={}, overrides={("imaging", "threads"): threads}, serving=False)
-    shared = share_out_threads(settings, processes, cores)
-    assert shared.imaging.threads == expected
-    if expected:
-        assert effective_threads(shared) == expected
-    assert dataclasses.replace(shared, imaging=settings.imaging) == settings  # nothing else changed
