@@ -740,7 +740,7 @@ def summarise(
             ratio = i_rps / t_rps if t and t_rps else float("nan")
             ceil = max(ceilings.get(sc.name, {}).values(), default=float("nan"))
             paired = shares.get(sc.name, []) if level == levels[0] else []
-            # The median of per-round shares, each against the ceiling timed right after it.
+            # The median of per-round shares, each against the ceiling timed next to its run.
             share = median([p[0] for p in paired]) if paired else float("nan")
             cpu_share = median([p[1] for p in paired]) if paired else float("nan")
             out_t = outputs[sc.name].get("thumbor", {}).get("bytes", float("nan"))

@@ -340,13 +340,17 @@ def watermark(image: pyvips.Image, call: FilterCall, ctx: FilterContext) -> pyvi
     key, x, y, alpha = str(call.args[0]), str(call.args[1]), str(call.args[2]), int(call.args[3])
     w_ratio = _ratio(call.args[4], 5) if len(call.args) > 4 else None
     h_ratio = _ratio(call.args[5], 6) if len(call.args) > 5 else None
-    decoded = DECODED.get("watermark", key, _mark_bytes(ctx, key), _decode_watermark)
+
+    def decoded() -> pyvips.Image:  # hashes the mark's bytes: once per render, not per frame
+        return DECODED.get("watermark", key, _mark_bytes(ctx, key), _decode_watermark)
+
     if alpha >= 100:
+        decoded()  # a missing or undecodable mark is still the URL's error
         return image  # Thumbor compat: fully transparent, nothing shows
     size = (image.width, image.height)
 
     def build() -> pyvips.Image:
-        mark = _fade(decoded, alpha)
+        mark = _fade(decoded(), alpha)
         if w_ratio or h_ratio:
             mark_w, mark_h = watermark_size(size, (mark.width, mark.height), w_ratio, h_ratio)
             mark = _resize_rgba(mark, mark_w, mark_h)
