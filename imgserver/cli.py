@@ -17,8 +17,8 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from imgserver.settings import (
     Settings,
@@ -27,6 +27,9 @@ from imgserver.settings import (
     effective_threads,
     load_settings,
 )
+
+if TYPE_CHECKING:
+    from imgserver.balance import ConnectionCounts
 
 log = logging.getLogger("imgserver")
 
@@ -38,10 +41,10 @@ def _settings(
     return load_settings(config, overrides=overrides, serving=serving)
 
 
-def _prefork(processes: int) -> int | None:
+def _prefork(processes: int, exited: Callable[[int], None] = lambda index: None) -> int | None:
     """Fork ``processes`` children; return the child's index in a child, None in the
     parent once every child has exited. SIGTERM/SIGINT to the parent are forwarded, and a
-    child that dies unexpectedly is restarted."""
+    child that dies unexpectedly is restarted; ``exited(index)`` runs for every exit."""
     children: dict[int, int] = {}
     stopping = False
 
@@ -75,6 +78,7 @@ def _prefork(processes: int) -> int | None:
         if pid not in children:
             continue
         index = children.pop(pid)
+        exited(index)
         from imgserver.metrics import process_exited
 
         process_exited(pid)
@@ -88,10 +92,18 @@ def _prefork(processes: int) -> int | None:
     return None
 
 
-async def _serve(settings: Settings, sockets: list[Any], early: list[int] | None = None) -> None:
+async def _serve(
+    settings: Settings,
+    sockets: list[Any],
+    early: list[int] | None = None,
+    balance: tuple[ConnectionCounts, int] | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT. With ``balance`` (the shared counts and this process's
+    slot), the sockets are shared with the other serving processes and accepted from in turn."""
     import tornado.httpserver
 
     from imgserver.app import make_app
+    from imgserver.httpserver import BalancedHTTPServer
     from imgserver.wiring import close_state, open_state
 
     # Signals first: a SIGTERM during start-up must still end in a clean exit.
@@ -103,9 +115,12 @@ async def _serve(settings: Settings, sockets: list[Any], early: list[int] | None
         stop.set()
     state = await open_state(settings)
     app = make_app(state)
-    server = tornado.httpserver.HTTPServer(
+    server_class = tornado.httpserver.HTTPServer if balance is None else BalancedHTTPServer
+    server = server_class(
         app, xheaders=settings.server.xheaders, idle_connection_timeout=60, max_body_size=1024 * 1024
     )
+    if isinstance(server, BalancedHTTPServer) and balance is not None:
+        server.counts, server.index = balance
     server.add_sockets(sockets)
     await stop.wait()
     # Graceful: stop accepting, let in-flight requests finish (bounded), then close.
@@ -135,26 +150,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="imgserver-metrics-")
 
     version = _libvips_version_apart() if processes > 1 else _libvips_version()
-    listeners = _bind(settings.server.host, settings.server.port, processes)
-    port = listeners[0][0].getsockname()[1]
+    listeners = _bind(settings.server.host, settings.server.port)
+    port = listeners[0].getsockname()[1]
     print(
         f"imgserver listening on http://{settings.server.host}:{port} "
         f"(libvips {version}, {processes} process(es), {effective_threads(settings)} render threads each)",
         flush=True,
     )
-    index = 0
+    balance: tuple[ConnectionCounts, int] | None = None
     if processes > 1:
-        child = _prefork(processes)
+        from imgserver.balance import ConnectionCounts
+
+        counts = ConnectionCounts(processes)
+        child = _prefork(processes, counts.absent)
         if child is None:
             metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
             if metrics_dir.startswith(tempfile.gettempdir()) and "imgserver-metrics-" in metrics_dir:
                 shutil.rmtree(metrics_dir, ignore_errors=True)
             return 0
-        index = child
-        for other, group in enumerate(listeners):
-            if other != index:
-                for sock in group:
-                    sock.close()
+        balance = (counts, child)
     # A SIGTERM between here and the event loop's own handlers is remembered, not fatal.
     early: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -163,7 +177,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     set_malloc_arenas(settings.imaging.malloc_arenas)
     configure(settings.imaging.vips_concurrency, settings.formats.allow_svg)
-    asyncio.run(_serve(settings, listeners[index], early))
+    asyncio.run(_serve(settings, listeners, early, balance))
     return 0
 
 
@@ -203,22 +217,13 @@ def _libvips_version_apart() -> str:
     return message
 
 
-def _bind(host: str, port: int, processes: int) -> list[list[Any]]:
-    """The listening sockets, one group per serving process.
-
-    Several processes each get their own SO_REUSEPORT socket on the one port, so the kernel
-    spreads connections evenly across them. (Sharing one accepting socket lets whichever
-    process wakes first take a whole burst of connections: with keep-alive clients one
-    process ends up with nearly all of them while the other cores idle.) The parent keeps
-    every group open, so a restarted worker gets its socket back with the connections that
-    queued on it meanwhile."""
+def _bind(host: str, port: int) -> list[Any]:
+    """The listening sockets (one per address family of ``host``), shared by every serving
+    process: imgserver.balance spreads the connections. The supervisor keeps them open, so
+    connections that arrive while a worker restarts go to the others."""
     import tornado.netutil
 
-    if processes <= 1:
-        return [tornado.netutil.bind_sockets(port, host)]
-    first = tornado.netutil.bind_sockets(port, host, reuse_port=True)
-    port = first[0].getsockname()[1]
-    return [first] + [tornado.netutil.bind_sockets(port, host, reuse_port=True) for _ in range(processes - 1)]
+    return tornado.netutil.bind_sockets(port, host)
 
 
 def cmd_sign(args: argparse.Namespace) -> int:

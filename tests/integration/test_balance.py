@@ -1,0 +1,152 @@
+"""Keep-alive connections spread evenly over the serving processes (imgserver.balance,
+imgserver.httpserver): real processes and sockets, then the in-process safety valve."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import tornado.web
+
+from imgserver.balance import ConnectionCounts
+from imgserver.httpserver import MAX_DEFER, BalancedHTTPServer
+from tests.integration.test_cli import children_of
+from tests.servers import clean_env, running
+
+pytestmark = pytest.mark.integration
+
+REQUEST = b"GET /healthcheck HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+def _connections_by_process(pids: list[int], port: int) -> dict[int, int]:
+    """Established connections to ``port`` held by each pid (from /proc)."""
+    established = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":
+            established.add(fields[9])
+    held = {}
+    for pid in pids:
+        inodes = set()
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        held[pid] = len(inodes & established)
+    return held
+
+
+def _open(port: int, count: int) -> list[socket.socket]:
+    """``count`` keep-alive connections opened at once (as wrk does), each answered once."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]
+    for sock in socks:
+        sock.sendall(REQUEST)
+    for sock in socks:
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200"), "no answer"
+    return socks
+
+
+def _wait_for(predicate, seconds: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _ready(pid: int, port: int, others: list[int]) -> bool:
+    """Whether worker ``pid`` accepts yet: a probe connection lands on it (probes that land
+    elsewhere are closed, and their holders seen to let go, before the next try)."""
+    before = _connections_by_process(others, port)
+    probe = _open(port, 1)[0]
+    try:
+        return _connections_by_process([pid], port)[pid] == 1
+    finally:
+        probe.close()
+        assert _wait_for(lambda: _connections_by_process(others + [pid], port) == {**before, pid: 0})
+
+
+def test_keepalive_connections_spread_evenly_and_a_dead_workers_share_moves(tmp_path: Path) -> None:
+    env = clean_env(IMGSERVER_FILE_ROOT=str(tmp_path), IMGSERVER_SECURITY_ALLOW_UNSAFE="true")
+    held_open: list[socket.socket] = []
+    with running("--processes", "2", env=env) as (proc, base):
+        try:
+            port = int(base.rsplit(":", 1)[1])
+            assert _wait_for(lambda: len(children_of(proc.pid)) == 2)
+            one, two = children_of(proc.pid)
+            # Both workers listening (until then the first one up takes everything).
+            assert _wait_for(lambda: _ready(one, port, [two]) and _ready(two, port, [one]))
+            # SO_REUSEPORT hashing split eight connections 2/6, 3/5 or 1/7 in most tries here.
+            for _ in range(3):
+                socks = _open(port, 8)
+                held_open += socks
+                held = _connections_by_process([one, two], port)
+                assert sorted(held.values()) == [4, 4], held
+                for sock in socks:
+                    sock.close()
+                assert _wait_for(lambda: sum(_connections_by_process([one, two], port).values()) == 0)
+
+            # A worker killed outright: new connections go to the live one at once...
+            os.kill(one, signal.SIGKILL)
+            assert _wait_for(lambda: one not in children_of(proc.pid))
+            started = time.monotonic()
+            held_open += _open(port, 4)
+            assert time.monotonic() - started < 2.0  # not held back waiting for the restart
+            assert _connections_by_process([two], port) == {two: 4}
+            # ...and its replacement, once up, takes the next ones until the two are even.
+            assert _wait_for(lambda: len(children_of(proc.pid)) == 2)
+            replacement = next(pid for pid in children_of(proc.pid) if pid != two)
+            assert _wait_for(lambda: _ready(replacement, port, [two]), 20)
+            held_open += _open(port, 4)
+            assert _connections_by_process([two, replacement], port) == {two: 4, replacement: 4}
+        finally:
+            for sock in held_open:
+                sock.close()
+
+
+@pytest.mark.gen_test
+async def test_a_connection_that_is_not_this_processs_turn_is_still_taken_after_max_defer() -> None:
+    """The safety valve: another process that should accept (fewer connections) never does;
+    this one takes the connection after MAX_DEFER, not never and not at once."""
+
+    class Ok(tornado.web.RequestHandler):
+        def get(self) -> None:
+            self.write("ok")
+
+    counts = ConnectionCounts(2)
+    counts.set(1, 0)  # a live process with no connections, which will never accept
+    server = BalancedHTTPServer(tornado.web.Application([("/healthcheck", Ok)]))
+    server.counts, server.index = counts, 0
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.setblocking(False)
+    server.add_sockets([listener])
+    port = listener.getsockname()[1]
+    loop = asyncio.get_running_loop()
+    try:
+        # First connection: 0 vs 0, a tie, taken at once. This process now holds one.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(REQUEST)
+        assert (await asyncio.wait_for(reader.read(1024), 5)).startswith(b"HTTP/1.1 200")
+        assert counts.snapshot() == [1, 0]
+        # Second: the other process's turn (0 < 1); it never takes it, so after MAX_DEFER we do.
+        started = loop.time()
+        reader2, writer2 = await asyncio.open_connection("127.0.0.1", port)
+        writer2.write(REQUEST)
+        assert (await asyncio.wait_for(reader2.read(1024), 5)).startswith(b"HTTP/1.1 200")
+        assert loop.time() - started >= MAX_DEFER * 0.9
+        assert counts.snapshot() == [2, 0]
+        for w in (writer, writer2):
+            w.close()
+    finally:
+        server.stop()
