@@ -94,6 +94,10 @@ class ImagingSettings:
     #: glibc malloc arenas per serving process; 0 = glibc's default (8 per core). 1 keeps
     #: memory flat: libvips' large buffers are reused instead of cached per thread.
     malloc_arenas: int = 1
+    #: Renders of sources with an alpha channel that may run at once in one process (0: as
+    #: many as there are render threads). They resize premultiplied in float, ~4x the memory
+    #: of an opaque render, and running them one at a time is faster as well as smaller.
+    alpha_renders: int = 1
 
 
 @dataclass(frozen=True)
@@ -364,6 +368,7 @@ def _check(settings: Settings, serving: bool = True) -> list[str]:
         problems.append(f"imaging.coalesce_linger: must be 0..5 seconds (got {s.imaging.coalesce_linger})")
     positive("imaging", "vips_concurrency", s.imaging.vips_concurrency)
     positive("imaging", "malloc_arenas", s.imaging.malloc_arenas, allow_zero=True)
+    positive("imaging", "alpha_renders", s.imaging.alpha_renders, allow_zero=True)
     for name in ("jpeg_quality", "webp_quality", "avif_quality"):
         value = getattr(s.formats, name)
         if not 1 <= value <= 100:

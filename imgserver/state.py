@@ -78,4 +78,5 @@ def render_settings(settings: Settings) -> RenderSettings:
             png_filter=formats.png_filter,
         ),
         respect_orientation=imaging.respect_orientation,
+        alpha_renders=imaging.alpha_renders,
     )

@@ -647,3 +647,55 @@ def test_a_prepared_overlay_larger_than_the_frame_stays_lazy(monkeypatch: pytest
     assert images.frames_of(small.body)[:3] == (60, 40, 3)
     # The opaque mark covers every frame, so the encoder merges the identical frames into one.
     assert images.frames_of(huge.body)[:4] == (60, 40, 1, [210])
+
+
+@pytest.mark.parametrize(
+    ("source", "limit", "most"),
+    [
+        ("alpha-png", 1, 1),  # premultiplied in float: one at a time per process
+        ("alpha-png", 2, 2),
+        ("alpha-png", 0, 4),  # 0: no limit beyond the render threads
+        ("opaque-jpeg", 1, 4),  # opaque renders are never held back
+        ("opaque-gif", 1, 4),  # a GIF's alpha band is dropped when every frame is opaque
+    ],
+)
+def test_alpha_renders_run_at_most_the_configured_number_at_once(
+    monkeypatch: pytest.MonkeyPatch, source: str, limit: int, most: int
+) -> None:
+    """imaging.alpha_renders: renders that resize an alpha channel wait for one of that many
+    places in the process; others run side by side."""
+    import threading
+    import time
+
+    from imgserver.imaging import steps
+    from imgserver.url.grammar import parse_path
+    from tests import images
+
+    data = {
+        "alpha-png": images.png(120, 80, alpha=True),
+        "opaque-jpeg": images.jpeg(120, 80),
+        "opaque-gif": images.animated(60, 40, 2),
+    }[source]
+    parsed = parse_path("unsafe/40x40/a")
+    settings = steps.RenderSettings(alpha_renders=limit)
+    running = peak = 0
+    lock = threading.Lock()
+    original = steps.load_geometry
+
+    def slow(*args: object, **kwargs: object) -> object:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.2)  # long enough for every thread to get here if nothing holds it back
+        with lock:
+            running -= 1
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(steps, "load_geometry", slow)
+    threads = [threading.Thread(target=steps.render, args=(data, parsed, settings)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert peak == most
