@@ -6,6 +6,7 @@ See imgserver.balance for why and for the rule.
 from __future__ import annotations
 
 import errno
+import select
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -34,11 +35,20 @@ class BalancedHTTPServer(tornado.httpserver.HTTPServer):
 
     def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple[Any, ...]) -> None:
         super().handle_stream(stream, address)
-        self.counts.set(self.index, len(self._connections))
+        self._report()
 
     def on_close(self, server_conn: object) -> None:
         super().on_close(server_conn)
-        self.counts.set(self.index, len(self._connections))
+        self._report()
+
+    def _report(self) -> None:
+        if not self._stopped:  # a stopping process takes no more connections: it stays absent
+            self.counts.set(self.index, len(self._connections))
+
+    def stop(self) -> None:
+        """Stop accepting; from now on the other processes never wait for this one."""
+        super().stop()
+        self.counts.absent(self.index)
 
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
         self.counts.set(self.index, len(self._connections))
@@ -61,8 +71,10 @@ class _TurnAcceptor:
         self.sock, self.callback, self.counts, self.index = sock, callback, counts, index
         self.loop = IOLoop.current()
         self.removed = self.watching = False
-        #: When this process first passed over the connection now waiting.
-        self.since: float | None = None
+        #: When this process first passed over the connection now waiting (0: none is).
+        self.since = 0.0
+        self._pending = select.poll()
+        self._pending.register(sock.fileno(), select.POLLIN)
         self.watch()
 
     def watch(self) -> None:
@@ -78,7 +90,12 @@ class _TurnAcceptor:
     def later(self) -> None:
         """Stay out of the way (the socket is level-triggered) until the next look."""
         self.unwatch()
-        self.loop.call_later(RETRY, self.watch)
+        self.loop.call_later(RETRY, self.look_again)
+
+    def look_again(self) -> None:
+        if not self._pending.poll(0):
+            self.since = 0.0  # another process took it: the next connection is a new wait
+        self.watch()
 
     def ready(self, _fd: object, _events: int) -> None:
         now = time.monotonic()
@@ -90,7 +107,7 @@ class _TurnAcceptor:
         try:
             connection, address = self.sock.accept()
         except BlockingIOError:  # another process took it
-            self.since = None
+            self.since = 0.0
             return
         except ConnectionAbortedError:  # the client gave up while queued
             return
@@ -99,7 +116,7 @@ class _TurnAcceptor:
                 self.later()  # out of descriptors or memory: do not spin on the ready socket
                 return
             raise
-        self.since = None
+        self.since = 0.0
         self.callback(connection, address)
 
     def remove(self) -> None:

@@ -94,10 +94,10 @@ class ImagingSettings:
     #: glibc malloc arenas per serving process; 0 = glibc's default (8 per core). 1 keeps
     #: memory flat: libvips' large buffers are reused instead of cached per thread.
     malloc_arenas: int = 1
-    #: Renders of sources with an alpha channel that may run at once in one process (0: as
-    #: many as there are render threads). They resize premultiplied in float, ~4x the memory
-    #: of an opaque render, and running them one at a time is faster as well as smaller.
-    alpha_renders: int = 1
+    #: Renders of sources with an alpha channel that may run at once in one serving process;
+    #: 0 = one per core machine-wide (cores / serving processes, at least 1). They resize
+    #: premultiplied in float, ~4x the memory of an opaque render.
+    alpha_renders: int = 0
 
 
 @dataclass(frozen=True)
@@ -571,6 +571,15 @@ def load_settings(
 def effective_threads(settings: Settings) -> int:
     """Render threads to start: the setting, or one per core when it is 0."""
     return settings.imaging.threads or (os.cpu_count() or 1)
+
+
+def effective_alpha_renders(settings: Settings) -> int:
+    """Alpha renders allowed at once per serving process: the setting, or when it is 0 the
+    process's share of the cores (one per core across all serving processes, at least 1)."""
+    if settings.imaging.alpha_renders:
+        return settings.imaging.alpha_renders
+    cores = os.cpu_count() or 1
+    return max(1, cores // (settings.server.processes or cores))
 
 
 def describe(settings: Settings) -> dict[str, dict[str, Any]]:

@@ -16,7 +16,7 @@ from imgserver.marks import MarkCache
 from imgserver.plan.build import PlanLimits, Qualities
 from imgserver.plan.negotiate import NegotiationSettings
 from imgserver.pool import RenderPool
-from imgserver.settings import Settings
+from imgserver.settings import Settings, effective_alpha_renders
 from imgserver.singleflight import SingleFlight
 from imgserver.sources.base import Loader
 from imgserver.storage.base import ResultStore
@@ -78,5 +78,5 @@ def render_settings(settings: Settings) -> RenderSettings:
             png_filter=formats.png_filter,
         ),
         respect_orientation=imaging.respect_orientation,
-        alpha_renders=imaging.alpha_renders,
+        alpha_renders=effective_alpha_renders(settings),
     )

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import tornado.web
 
-from imgserver.balance import ConnectionCounts
-from imgserver.httpserver import MAX_DEFER, BalancedHTTPServer
+from imgserver.balance import ABSENT, ConnectionCounts
+from imgserver.httpserver import MAX_DEFER, RETRY, BalancedHTTPServer
 from tests.integration.test_cli import children_of
 from tests.servers import clean_env, running
 
@@ -113,40 +113,82 @@ def test_keepalive_connections_spread_evenly_and_a_dead_workers_share_moves(tmp_
                 sock.close()
 
 
-@pytest.mark.gen_test
-async def test_a_connection_that_is_not_this_processs_turn_is_still_taken_after_max_defer() -> None:
-    """The safety valve: another process that should accept (fewer connections) never does;
-    this one takes the connection after MAX_DEFER, not never and not at once."""
+class _Ok(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.write("ok")
 
-    class Ok(tornado.web.RequestHandler):
-        def get(self) -> None:
-            self.write("ok")
 
-    counts = ConnectionCounts(2)
-    counts.set(1, 0)  # a live process with no connections, which will never accept
-    server = BalancedHTTPServer(tornado.web.Application([("/healthcheck", Ok)]))
+def _server(counts: ConnectionCounts) -> tuple[BalancedHTTPServer, socket.socket]:
+    """Process 0 of ``counts``, serving /healthcheck on a fresh 127.0.0.1 socket."""
+    server = BalancedHTTPServer(tornado.web.Application([("/healthcheck", _Ok)]))
     server.counts, server.index = counts, 0
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     listener.setblocking(False)
     server.add_sockets([listener])
+    return server, listener
+
+
+async def _answered(port: int) -> asyncio.StreamWriter:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(REQUEST)
+    assert (await asyncio.wait_for(reader.read(1024), 5)).startswith(b"HTTP/1.1 200")
+    return writer
+
+
+@pytest.mark.gen_test
+async def test_a_connection_that_is_not_this_processs_turn_is_still_taken_after_max_defer() -> None:
+    """The safety valve: another process that should accept (fewer connections) never does;
+    this one takes the connection after MAX_DEFER, not never and not at once; and a wait that
+    ended because the other process took the connection does not count towards the next."""
+    counts = ConnectionCounts(2)
+    counts.set(1, 0)  # a live process with no connections
+    server, listener = _server(counts)
     port = listener.getsockname()[1]
     loop = asyncio.get_running_loop()
+    writers = []
     try:
         # First connection: 0 vs 0, a tie, taken at once. This process now holds one.
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(REQUEST)
-        assert (await asyncio.wait_for(reader.read(1024), 5)).startswith(b"HTTP/1.1 200")
+        writers.append(await _answered(port))
         assert counts.snapshot() == [1, 0]
-        # Second: the other process's turn (0 < 1); it never takes it, so after MAX_DEFER we do.
+        # Second: the other process's turn (0 < 1), and here it takes it (this test accepts
+        # it from the shared socket) while this process waits.
         started = loop.time()
-        reader2, writer2 = await asyncio.open_connection("127.0.0.1", port)
-        writer2.write(REQUEST)
-        assert (await asyncio.wait_for(reader2.read(1024), 5)).startswith(b"HTTP/1.1 200")
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        await asyncio.sleep(RETRY * 2)  # this process has seen it and passed over it
+        taken = None
+        while taken is None and loop.time() - started < MAX_DEFER * 0.8:
+            try:
+                taken, _ = listener.accept()
+            except BlockingIOError:
+                await asyncio.sleep(0.001)
+        assert taken is not None, "this process took a connection that was not its turn"
+        taken.close()
+        client.close()
+        await asyncio.sleep(MAX_DEFER * 4)
+        # Third: nobody else takes it, so this process does, after a full MAX_DEFER of its own.
+        started = loop.time()
+        writers.append(await _answered(port))
         assert loop.time() - started >= MAX_DEFER * 0.9
         assert counts.snapshot() == [2, 0]
-        for w in (writer, writer2):
-            w.close()
     finally:
+        for writer in writers:
+            writer.close()
         server.stop()
+
+
+@pytest.mark.gen_test
+async def test_a_stopped_server_is_absent_and_stays_absent_as_its_connections_close() -> None:
+    """A worker shutting down on its own must not look like the least loaded one (the others
+    would hold every new connection for MAX_DEFER until it exits)."""
+    counts = ConnectionCounts(2)
+    counts.set(1, 3)
+    server, listener = _server(counts)
+    writer = await _answered(listener.getsockname()[1])
+    assert counts.snapshot() == [1, 3]
+    server.stop()
+    assert counts.snapshot() == [ABSENT, 3]
+    writer.close()
+    await server.close_all_connections()
+    assert counts.snapshot() == [ABSENT, 3]

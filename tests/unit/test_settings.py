@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imgserver.settings import Settings, SettingsError, describe, load_settings
+from imgserver.settings import Settings, SettingsError, describe, effective_alpha_renders, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -179,3 +179,29 @@ def test_processes_that_never_serve_need_no_signing_key() -> None:
     settings = load_settings(None, environ=env, serving=False)
     assert settings.worker.queue_url.endswith("/events")
     assert (settings.worker.wait_seconds, settings.worker.batch_size, settings.worker.max_receives) == (20, 10, 5)
+
+
+@pytest.mark.parametrize(
+    ("alpha_renders", "processes", "cores", "expected"),
+    [
+        (0, 1, 2, 2),  # one serving process: as many alpha renders as cores
+        (0, 0, 2, 1),  # one process per core: one each
+        (0, 2, 2, 1),
+        (0, 3, 2, 1),  # never 0: 0 means no limit to the render code
+        (0, 2, 8, 4),
+        (3, 0, 2, 3),  # set: as set
+    ],
+)
+def test_alpha_renders_default_to_one_per_core_across_the_serving_processes(
+    monkeypatch: pytest.MonkeyPatch, alpha_renders: int, processes: int, cores: int, expected: int
+) -> None:
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    settings = load_settings(
+        None,
+        environ={},
+        overrides={("imaging", "alpha_renders"): alpha_renders, ("server", "processes"): processes},
+        serving=False,
+    )
+    assert effective_alpha_renders(settings) == expected
