@@ -115,11 +115,15 @@ async def _serve(
         stop.set()
     state = await open_state(settings)
     app = make_app(state)
-    server_class = tornado.httpserver.HTTPServer if balance is None else BalancedHTTPServer
-    server = server_class(
-        app, xheaders=settings.server.xheaders, idle_connection_timeout=60, max_body_size=1024 * 1024
-    )
-    if isinstance(server, BalancedHTTPServer) and balance is not None:
+    options: dict[str, Any] = {
+        "xheaders": settings.server.xheaders,
+        "idle_connection_timeout": 60,
+        "max_body_size": 1024 * 1024,
+    }
+    if balance is None:
+        server = tornado.httpserver.HTTPServer(app, **options)
+    else:
+        server = BalancedHTTPServer(app, **options)
         server.counts, server.index = balance
     server.add_sockets(sockets)
     await stop.wait()

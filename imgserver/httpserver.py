@@ -51,7 +51,7 @@ class BalancedHTTPServer(tornado.httpserver.HTTPServer):
         self.counts.absent(self.index)
 
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
-        self.counts.set(self.index, len(self._connections))
+        self._report()  # present from now on (the slot starts absent)
         for sock in sockets:
             acceptor = _TurnAcceptor(sock, self._handle_connection, self.counts, self.index)
             self._sockets[sock.fileno()] = sock

@@ -130,7 +130,7 @@ def _load_scaled(
     already (see _load_jpeg_shrunk)."""
     if facts.format == "jpeg" and not facts.has_icc:
         return _load_jpeg_shrunk(data, facts, width, height, respect_orientation, grey)
-    if facts.format == "gif" and not facts.has_icc and gif_is_opaque(data):
+    if _opaque_gif(data, facts):
         return _load_opaque_gif(data, width, height, pages)
     options = "fail_on=error,n=-1" if pages else "fail_on=error"
     # libvips: loader options go through option_string; thumbnail's own fail_on does not
@@ -300,11 +300,14 @@ def render(
     return _render(data, parsed, settings, policy, marks, facts, started)
 
 
+def _opaque_gif(data: bytes, facts: SourceFacts) -> bool:
+    """A GIF loaded without its alpha band (every frame opaque, no ICC conversion)."""
+    return facts.format == "gif" and not facts.has_icc and gif_is_opaque(data)
+
+
 def _premultiplies(data: bytes, facts: SourceFacts) -> bool:
     """Whether the render resizes an alpha channel (an all-opaque GIF's is dropped first)."""
-    if not facts.has_alpha:
-        return False
-    return not (facts.format == "gif" and not facts.has_icc and gif_is_opaque(data))
+    return facts.has_alpha and not _opaque_gif(data, facts)
 
 
 _SLOTS_LOCK = threading.Lock()
