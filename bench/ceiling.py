@@ -1,6 +1,8 @@
 """The in-process ceiling: the same operation as a scenario, called in a loop with no HTTP,
 no event loop and no thread pool, in N processes at once (threads are not the ceiling: the
-GIL holds part of every small call).
+GIL holds part of every small call). The processes are pinned to CPUs by the same rule as
+imgserver's serving processes (``server.cpu_affinity = auto``): unpinned, the scheduler at
+times parks two of them on one core, and the ceiling read up to 15% low in single runs.
 
 Two implementations are timed and the faster one is the ceiling:
 
@@ -27,6 +29,7 @@ import pyvips
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from imgserver.affinity import pin  # noqa: E402
 from imgserver.imaging.filters.color import LUMA  # noqa: E402
 from imgserver.imaging.setup import configure  # noqa: E402
 from imgserver.settings import load_settings  # noqa: E402
@@ -122,7 +125,8 @@ def render_op(path: str, data: bytes, settings: Any) -> Any:
     return run
 
 
-def worker(mode: str, path: str, corpus: str, start: float, stop: float) -> None:
+def worker(mode: str, path: str, corpus: str, start: float, stop: float, index: int, processes: int) -> None:
+    pin(index, processes, "auto")  # before libvips starts its threads: they inherit the mask
     configure(1)
     settings = _settings()
     key = unquote(path.rsplit("/", 1)[1])
@@ -145,11 +149,22 @@ def measure(mode: str, path: str, corpus: str, duration: float, processes: int) 
     start = time.time() + 1.5  # after every worker has imported and warmed up
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--worker", mode, path, corpus, str(start), str(start + duration)],
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                mode,
+                path,
+                corpus,
+                str(start),
+                str(start + duration),
+                str(index),
+                str(processes),
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
-        for _ in range(processes)
+        for index in range(processes)
     ]
     total = cpu = 0.0
     ops = 0
@@ -170,7 +185,8 @@ def ceiling(path: str, corpus: str, duration: float, processes: int) -> dict[str
 if __name__ == "__main__":
     if sys.argv[1] == "--worker":
         os.environ.setdefault("VIPS_CONCURRENCY", "1")
-        worker(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]), float(sys.argv[6]))
+        _, _, mode, path, corpus, start, stop, index, processes = sys.argv
+        worker(mode, path, corpus, float(start), float(stop), int(index), int(processes))
     else:
         _, scenario_path, corpus_dir, seconds, count = sys.argv
         print(json.dumps(ceiling(scenario_path, corpus_dir, float(seconds), int(count))))

@@ -813,7 +813,8 @@ def summarise(
             + " (both servers ran the same URL)."
         )
     lines.append(
-        "Ceiling: the same operation called in a loop in one process per core, no HTTP (the faster of bare "
+        "Ceiling: the same operation called in a loop in one process per core, each pinned to its own CPU as "
+        "imgserver's serving processes are, no HTTP (the faster of bare "
         f"pyvips and imgserver's own render()), timed next to imgserver's c={levels[0]} run in each round; "
         f"share = the median over rounds of imgserver req/s at c={levels[0]} / that round's ceiling (the /s "
         "shown is the ceiling's median); CPU = the ceiling's CPU ms per operation / imgserver's per request."

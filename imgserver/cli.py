@@ -173,6 +173,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 shutil.rmtree(metrics_dir, ignore_errors=True)
             return 0
         balance = (counts, child)
+        from imgserver.affinity import pin
+
+        cpu = pin(child, processes, settings.server.cpu_affinity)  # before any thread starts
+        if cpu is not None:
+            log.info("serving process %d pinned to CPU %d", child, cpu)
     # A SIGTERM between here and the event loop's own handlers is remembered, not fatal.
     early: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):

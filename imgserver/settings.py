@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imgserver.affinity import MODES as AFFINITY_MODES
+
 ENV_PREFIX = "IMGSERVER_"
 
 
@@ -42,6 +44,9 @@ class ServerSettings:
     xheaders: bool = False
     #: Seconds to finish in-flight requests after SIGTERM.
     shutdown_timeout: float = 10.0
+    #: ``auto``: with at least as many serving processes as usable CPUs, pin each to its own
+    #: CPU (imgserver.affinity); ``off``: leave scheduling to the OS.
+    cpu_affinity: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -272,6 +277,7 @@ _SECTION_TYPES: dict[str, type[Any]] = typing.get_type_hints(Settings)
 _SECTIONS = tuple(_SECTION_TYPES)
 _PATH_SETTINGS = {("file", "root"), ("storage", "root"), ("result_cache", "root")}
 _LOADER_KINDS = ("file", "s3", "http")
+_AFFINITY_MODES = AFFINITY_MODES
 _RESULT_CACHE_KINDS = ("none", "file", "s3")
 _STORAGE_KINDS = ("file", "s3")
 PNG_FILTERS = ("none", "sub", "up", "avg", "paeth", "all")
@@ -344,6 +350,10 @@ def _check(settings: Settings, serving: bool = True) -> list[str]:
         problems.append(f"server.port: must be 0..65535 (got {s.server.port})")
     positive("server", "processes", s.server.processes, allow_zero=True)
     positive("server", "shutdown_timeout", s.server.shutdown_timeout, allow_zero=True)
+    if s.server.cpu_affinity not in _AFFINITY_MODES:
+        problems.append(
+            f"server.cpu_affinity: must be one of {', '.join(_AFFINITY_MODES)} (got {s.server.cpu_affinity!r})"
+        )
     if s.loader.kind not in _LOADER_KINDS:
         problems.append(f"loader.kind: must be one of {', '.join(_LOADER_KINDS)} (got {s.loader.kind!r})")
     if serving and s.loader.kind == "file" and not Path(s.file.root).is_dir():

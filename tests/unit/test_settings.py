@@ -31,6 +31,7 @@ def test_defaults_refuse_to_serve_nothing(tmp_path: Path) -> None:
         ("IMGSERVER_SERVER_HOST", "0.0.0.0", "server", "host", "0.0.0.0"),
         ("IMGSERVER_SERVER_PROCESSES", "0", "server", "processes", 0),
         ("IMGSERVER_SERVER_SHUTDOWN_TIMEOUT", "2.5", "server", "shutdown_timeout", 2.5),
+        ("IMGSERVER_SERVER_CPU_AFFINITY", "off", "server", "cpu_affinity", "off"),
         ("IMGSERVER_SECURITY_KEYS", "a, b ,c", "security", "keys", ("a", "b", "c")),
         ("IMGSERVER_SECURITY_ALLOW_UNSAFE", "no", "security", "allow_unsafe", False),
         ("IMGSERVER_SECURITY_ALLOW_UNSAFE", "YES", "security", "allow_unsafe", True),
@@ -66,7 +67,8 @@ def test_toml_then_env_then_flags(tmp_path: Path) -> None:
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(
-        '[server]\nport = 70000\nprocesses = "two"\n[typo]\na = 1\n[formats]\njpeg_quality = 0\ngif_dither = 1.5\n'
+        '[server]\nport = 70000\nprocesses = "two"\ncpu_affinity = "always"\n'
+        "[typo]\na = 1\n[formats]\njpeg_quality = 0\ngif_dither = 1.5\n"
         "gif_bitdepth = 9\n"
         "[imaging]\ncoalesce_linger = inf\n"
     )
@@ -81,6 +83,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     for expected in (
         "server.port: must be 0..65535",
         "server.processes: expected an integer",
+        "server.cpu_affinity: must be one of auto, off (got 'always')",
         "unknown section [typo]",
         "formats.jpeg_quality: must be 1..100",
         "formats.gif_dither: must be 0..1",
@@ -92,7 +95,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "security.keys: empty while allow_unsafe is false",
     ):
         assert expected in text, text
-    assert len(info.value.problems) == 11
+    assert len(info.value.problems) == 12
 
 
 def test_bad_toml_is_one_clear_problem(tmp_path: Path) -> None:
