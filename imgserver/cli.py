@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from imgserver.affinity import usable_cpus
 from imgserver.settings import (
     Settings,
     SettingsError,
@@ -148,7 +149,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from imgserver.logs import configure_logging
 
     configure_logging(settings.log.format, settings.log.level)
-    processes = settings.server.processes or (os.cpu_count() or 1)
+    processes = settings.server.processes or usable_cpus()
     if processes > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Before any metric exists: every process writes samples here, /metrics sums them.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="imgserver-metrics-")

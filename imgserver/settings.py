@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from imgserver.affinity import MODES as AFFINITY_MODES
+from imgserver.affinity import usable_cpus
 
 ENV_PREFIX = "IMGSERVER_"
 
@@ -38,14 +39,15 @@ class SettingsError(Exception):
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8888
-    #: Serving processes forked on one port; 0 means one per CPU core.
+    #: Serving processes forked on one port; 0 means one per usable CPU core.
     processes: int = 1
     #: Trust X-Forwarded-For / X-Real-Ip (only behind a proxy you control).
     xheaders: bool = False
     #: Seconds to finish in-flight requests after SIGTERM.
     shutdown_timeout: float = 10.0
-    #: ``auto``: with at least as many serving processes as usable CPUs, pin each to its own
-    #: CPU (imgserver.affinity); ``off``: leave scheduling to the OS.
+    #: ``auto``: when every usable CPU gets the same number of serving processes (one per
+    #: core: ``processes = 0``), pin each to its CPU (imgserver.affinity); ``off``: leave
+    #: scheduling to the OS.
     cpu_affinity: str = "auto"
 
 
@@ -579,8 +581,8 @@ def load_settings(
 
 
 def effective_threads(settings: Settings) -> int:
-    """Render threads to start: the setting, or one per core when it is 0."""
-    return settings.imaging.threads or (os.cpu_count() or 1)
+    """Render threads to start: the setting, or one per usable CPU when it is 0."""
+    return settings.imaging.threads or usable_cpus()
 
 
 def effective_alpha_renders(settings: Settings) -> int:
@@ -588,7 +590,7 @@ def effective_alpha_renders(settings: Settings) -> int:
     process's share of the cores (one per core across all serving processes, at least 1)."""
     if settings.imaging.alpha_renders:
         return settings.imaging.alpha_renders
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     return max(1, cores // (settings.server.processes or cores))
 
 

@@ -198,9 +198,7 @@ def test_processes_that_never_serve_need_no_signing_key() -> None:
 def test_alpha_renders_default_to_one_per_core_across_the_serving_processes(
     monkeypatch: pytest.MonkeyPatch, alpha_renders: int, processes: int, cores: int, expected: int
 ) -> None:
-    import os
-
-    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr("imgserver.settings.usable_cpus", lambda: cores)
     settings = load_settings(
         None,
         environ={},
