@@ -42,6 +42,8 @@ import corpus  # noqa: E402
 import loadgen  # noqa: E402
 from scenarios import SCENARIOS, Scenario  # noqa: E402
 
+from imgserver.affinity import usable_cpus  # noqa: E402  (ceiling put the repo on sys.path)
+
 THUMBOR_VERSION = "7.8.0"
 THUMBOR_VENV = HERE / ".thumbor-venv"
 RESULTS = HERE / "results"
@@ -559,7 +561,7 @@ def main() -> int:
     wanted = {s for s in args.scenarios.split(",") if s}
     scenarios = [s for s in SCENARIOS if not wanted or s.name in wanted]
     levels = [int(c) for c in args.concurrency.split(",")]
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()  # what imgserver's --processes 0 starts: Thumbor and the ceiling get as many
 
     say("corpus")
     corpus.write(CORPUS)
@@ -712,7 +714,7 @@ def summarise(
     today = datetime.date.today().isoformat()
     lines = [
         f"Measured {today} on {machine()}; Thumbor {THUMBOR_VERSION} (Pillow {pillow_version()}) "
-        f"as {os.cpu_count()} single-process "
+        f"as {usable_cpus()} single-process "
         f"instances on one SO_REUSEPORT port, imgserver with one process per core; "
         f"{'wrk (1 thread, 30 s timeout)' if use_wrk else 'Python load generator'}, "
         f"{args.rounds} alternating rounds of {args.duration:g} s per server, scenario and concurrency; medians.",
