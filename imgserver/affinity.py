@@ -29,9 +29,16 @@ def _usable() -> set[int] | None:
         return None
 
 
+#: The server's CPU count, remembered by :func:`pin` before it narrows this process to one.
+_server_cpus: int | None = None
+
+
 def usable_cpus() -> int:
-    """How many CPUs this process may use: what "one per core" means for the defaults (in a
-    container limited to 2 of a host's 64 CPUs, 2)."""
+    """How many CPUs the server may use: what "one per core" means for the defaults (in a
+    container limited to 2 of a host's 64 CPUs, 2). In a pinned serving process it is still
+    the server's count, not the one CPU the process now runs on."""
+    if _server_cpus is not None:
+        return _server_cpus
     usable = _usable()
     return len(usable) if usable else (os.cpu_count() or 1)
 
@@ -49,10 +56,12 @@ def pin(index: int, processes: int, mode: str) -> int | None:
     """Pin the calling process (in a fresh serving process, before it starts any thread: new
     threads inherit the mask) as :func:`cpu_for` says, among the CPUs it inherited from the
     supervisor; the CPU, or None if not pinned."""
+    global _server_cpus
     usable = _usable()
     cpu = cpu_for(index, processes, usable or (), mode)
     if cpu is None:
         return None
+    _server_cpus = usable_cpus()  # the defaults (render threads per process…) stay as they were
     try:
         os.sched_setaffinity(0, {cpu})
     except OSError:  # e.g. a cpuset changed under us: run unpinned rather than not at all

@@ -44,3 +44,26 @@ def test_one_per_core_counts_the_cpus_this_process_may_use(monkeypatch: pytest.M
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3, 7}, raising=False)
     assert usable_cpus() == 2  # a container's cpuset, not the host's 64
+
+
+def test_a_pinned_process_still_counts_the_servers_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Render threads per process (``imaging.threads = 0``) are computed in the serving process
+    after it is pinned: they must follow the server's CPUs, not the one CPU it runs on."""
+    from imgserver import affinity
+    from imgserver.settings import effective_threads, load_settings
+
+    mask = {0, 1}
+
+    def narrow(pid: int, cpus: set[int]) -> None:
+        mask.clear()
+        mask.update(cpus)
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(mask), raising=False)
+    monkeypatch.setattr(os, "sched_setaffinity", narrow, raising=False)
+    monkeypatch.setattr(affinity, "_server_cpus", None)
+    settings = load_settings(None, environ={}, serving=False)
+    assert effective_threads(settings) == 2
+    assert affinity.pin(1, 2, "auto") == 1
+    assert mask == {1}  # pinned...
+    assert usable_cpus() == 2  # ...and still two render threads, not one
+    assert effective_threads(settings) == 2
