@@ -64,15 +64,23 @@ def _wait_for(predicate, seconds: float = 10.0) -> bool:  # type: ignore[no-unty
 
 
 def _ready(pid: int, port: int, others: list[int]) -> bool:
-    """Whether worker ``pid`` accepts yet: a probe connection lands on it (probes that land
-    elsewhere are closed, and their holders seen to let go, before the next try)."""
-    before = _connections_by_process(others, port)
-    probe = _open(port, 1)[0]
+    """Whether worker ``pid`` accepts yet. Probe connections are held until one lands on it
+    or every other worker holds one more than before: by the turn rule the next one is then
+    ``pid``'s if it is listening (the others pass it over), so the answer does not depend on
+    which idle worker wins the race to accept (with pinned workers, the same one every time).
+    The probes are closed, and their holders seen to let go, before returning."""
+    before = _connections_by_process(others + [pid], port)
+    probes: list[socket.socket] = []
     try:
-        return _connections_by_process([pid], port)[pid] == 1
+        for _ in range(len(others) + 1):
+            probes += _open(port, 1)
+            if _connections_by_process([pid], port)[pid] > before[pid]:
+                return True
+        return False
     finally:
-        probe.close()
-        assert _wait_for(lambda: _connections_by_process(others + [pid], port) == {**before, pid: 0})
+        for probe in probes:
+            probe.close()
+        assert _wait_for(lambda: _connections_by_process(others + [pid], port) == before)
 
 
 def test_keepalive_connections_spread_evenly_and_a_dead_workers_share_moves(tmp_path: Path) -> None:
