@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from imgserver.affinity import usable_cpus
+from imgserver.affinity import pin, usable_cpus
 from imgserver.settings import (
     Settings,
     SettingsError,
@@ -174,8 +174,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 shutil.rmtree(metrics_dir, ignore_errors=True)
             return 0
         balance = (counts, child)
-        from imgserver.affinity import pin
-
         cpu = pin(child, processes, settings.server.cpu_affinity)  # before any thread starts
         if cpu is not None:
             log.info("serving process %d pinned to CPU %d", child, cpu)

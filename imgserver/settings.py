@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imgserver.affinity import MODES as AFFINITY_MODES
+from imgserver.affinity import MODES as _AFFINITY_MODES
 from imgserver.affinity import usable_cpus
 
 ENV_PREFIX = "IMGSERVER_"
@@ -279,7 +279,6 @@ _SECTION_TYPES: dict[str, type[Any]] = typing.get_type_hints(Settings)
 _SECTIONS = tuple(_SECTION_TYPES)
 _PATH_SETTINGS = {("file", "root"), ("storage", "root"), ("result_cache", "root")}
 _LOADER_KINDS = ("file", "s3", "http")
-_AFFINITY_MODES = AFFINITY_MODES
 _RESULT_CACHE_KINDS = ("none", "file", "s3")
 _STORAGE_KINDS = ("file", "s3")
 PNG_FILTERS = ("none", "sub", "up", "avg", "paeth", "all")
