@@ -75,6 +75,7 @@ browser: setup browser-setup
 	$(BIN)/pytest tests/browser
 
 # Side-by-side with Thumbor 7.8 (installed into bench/.thumbor-venv); results in bench/results/.
+bench: export BENCH_T0 := $(shell date +%s)
 bench: setup
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

@@ -32,6 +32,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -40,6 +41,8 @@ sys.path.insert(0, str(HERE))
 import ceiling  # noqa: E402
 import corpus  # noqa: E402
 import loadgen  # noqa: E402
+import quality  # noqa: E402
+import targets  # noqa: E402
 from scenarios import SCENARIOS, Scenario  # noqa: E402
 
 from imgserver.affinity import usable_cpus  # noqa: E402  (ceiling put the repo on sys.path)
@@ -52,6 +55,8 @@ CORPUS = HERE / ".corpus"
 CACHE_PAIRS = 3
 HOST = "127.0.0.1"
 STARTED = time.time()
+#: When `make bench` started (the Makefile passes it), so the time covers its setup too.
+MAKE_STARTED = float(os.environ.get("BENCH_T0") or STARTED)
 
 
 def say(message: str) -> None:
@@ -397,8 +402,9 @@ def renders_of(server: Server) -> float:
     return total
 
 
-def measure_special(sc: Scenario, path: str, duration: float, use_wrk: bool) -> str:
-    """The result-cache and coalescing rows, each on a server of its own."""
+def measure_special(sc: Scenario, path: str, duration: float, use_wrk: bool) -> tuple[str, dict[str, float]]:
+    """The result-cache and coalescing rows, each on a server of its own: the row's text and
+    its numbers (for the targets)."""
     if sc.kind == "cache":
         cache_root = Path(tempfile.mkdtemp(prefix="imgserver-bench-cache-"))
         server = start_imgserver(
@@ -430,11 +436,12 @@ def measure_special(sc: Scenario, path: str, duration: float, use_wrk: bool) -> 
         hits = {key: statistics.median(r[key] for r in hit_runs) for key in ("rps", "p50_ms")}
         errors = sum(r["errors"] for r in hit_runs)
         ratio = hits["rps"] / max(uncached_rps, 1e-9)
-        return (
+        text = (
             f"hits {hits['rps']:.0f} req/s (p50 {hits['p50_ms']:.1f} ms) vs the same URL uncached "
             f"{uncached_rps:.0f} req/s: **{ratio:.1f}×** (medians of {CACHE_PAIRS} alternating runs), "
             f"errors {errors:.0f}"
         )
+        return text, {"ratio": ratio, "errors": errors}
     # Coalescing is per process: one serving process, 32 identical cold requests at once.
     server = start_imgserver(CORPUS, 1)
     try:
@@ -455,7 +462,8 @@ def measure_special(sc: Scenario, path: str, duration: float, use_wrk: bool) -> 
         renders = renders_of(server) - before
     finally:
         server.stop()
-    return f"{results.count(200)}/32 answered 200 with **{renders:.0f} render(s)** (one serving process)"
+    text = f"{results.count(200)}/32 answered 200 with **{renders:.0f} render(s)** (one serving process)"
+    return text, {"renders": renders, "ok": results.count(200)}
 
 
 # --------------------------------------------------------------------------- chart
@@ -588,15 +596,22 @@ def main() -> int:
             if sc.kind is not None:
                 continue
             outputs[sc.name] = {}
+            bodies: dict[str, bytes] = {}
             for server in measured:
                 status, body, _headers = fetch(server.url(paths[sc.name]["path"]))
                 info = describe_image(body) if status == 200 else {"ok": False}
                 outputs[sc.name][server.name] = {"status": status, "bytes": len(body), **info}
                 (RESULTS / f"{sc.name}.{server.name}.{info.get('format', 'bin')}").write_bytes(body)
+                if status == 200:
+                    bodies[server.name] = body
+            source = (CORPUS / unquote(paths[sc.name]["path"].rsplit("/", 1)[1])).read_bytes()
+            for name, db in quality.psnr(source, bodies).items():
+                outputs[sc.name][name]["psnr"] = db
             say(
                 f"{sc.name}: "
                 + "; ".join(
-                    f"{n} {o['status']} {o.get('width')}x{o.get('height')} {o.get('format')} {o['bytes']} B"
+                    f"{n} {o['status']} {o.get('width')}x{o.get('height')} {o.get('format')} {o['bytes']} B "
+                    f"PSNR {o.get('psnr', math.nan):.1f} dB"
                     for n, o in outputs[sc.name].items()
                 )
             )
@@ -653,11 +668,12 @@ def main() -> int:
                         say(f"round {rnd + 1} {sc.name} share of the ceiling {100 * share[0]:.0f}%")
 
         special: dict[str, str] = {}
+        special_numbers: dict[str, dict[str, float]] = {}
         for sc in scenarios:
             if sc.kind is not None:
                 reason = special_available(imgserver, sc.kind)
                 if reason is None:
-                    reason = measure_special(sc, sc.path, args.duration, use_wrk)
+                    reason, special_numbers[sc.kind] = measure_special(sc, sc.path, args.duration, use_wrk)
                 special[sc.name] = reason
                 say(f"{sc.name}: {special[sc.name]}")
     finally:
@@ -667,7 +683,9 @@ def main() -> int:
             say(f"stopped {server.name} (pids {[p.pid for p in server.procs]})")
 
     medians = {name: {mode: median(values) for mode, values in found.items()} for name, found in ceilings.items()}
-    report = summarise(scenarios, levels, paths, outputs, runs, medians, shares, special, args, use_wrk)
+    report = summarise(
+        scenarios, levels, paths, outputs, runs, medians, shares, special, special_numbers, args, use_wrk
+    )
     say(f"done in {time.time() - STARTED:.0f} s; results in {RESULTS.relative_to(ROOT)}/")
     print(report)
     if args.readme:
@@ -708,6 +726,7 @@ def summarise(
     ceilings: dict[str, dict[str, float]],
     shares: dict[str, list[tuple[float, float]]],
     special: dict[str, str],
+    special_numbers: dict[str, dict[str, float]],
     args: argparse.Namespace,
     use_wrk: bool,
 ) -> str:
@@ -720,14 +739,14 @@ def summarise(
         f"{args.rounds} alternating rounds of {args.duration:g} s per server, scenario and concurrency; medians.",
         "",
         "| scenario | c | Thumbor req/s | imgserver req/s | ratio | p50 ms T / i | p99 ms T / i | errors T / i "
-        "| output bytes T / i | peak RSS (PSS) MB T / i | CPU ms/req T / i | share of ceiling |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| output bytes T / i | PSNR dB T / i | peak RSS (PSS) MB T / i | CPU ms/req T / i | share of ceiling |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows: list[dict[str, Any]] = []
     ratios8: list[float] = []
     for sc in scenarios:
         if sc.kind is not None:
-            lines.append(f"| {sc.name} | – | – | – | – | – | – | – | – | – | – | {special.get(sc.name, '')} |")
+            lines.append(f"| {sc.name} |{' – |' * 11} {special.get(sc.name, '')} |")
             rows.append({"scenario": sc.name, "status": special.get(sc.name, "")})
             continue
         note = paths[sc.name]["note"]
@@ -747,6 +766,8 @@ def summarise(
             cpu_share = median([p[1] for p in paired]) if paired else float("nan")
             out_t = outputs[sc.name].get("thumbor", {}).get("bytes", float("nan"))
             out_i = outputs[sc.name].get("imgserver", {}).get("bytes", float("nan"))
+            db_t = outputs[sc.name].get("thumbor", {}).get("psnr", float("nan"))
+            db_i = outputs[sc.name].get("imgserver", {}).get("psnr", float("nan"))
             row = {
                 "scenario": sc.name,
                 "path": paths[sc.name]["path"],
@@ -759,6 +780,7 @@ def summarise(
                 "p99": (med(t, "p99_ms"), med(i, "p99_ms")),
                 "errors": (sum(r["errors"] for r in t), sum(r["errors"] for r in i)),
                 "bytes": (out_t, out_i),
+                "psnr": (db_t, db_i),
                 "rss_peak": (
                     max((r["rss_mb"] for r in t), default=float("nan")),
                     max((r["rss_mb"] for r in i), default=float("nan")),
@@ -783,6 +805,7 @@ def summarise(
                 f"| {label} | {level} | {fmt(t_rps)} | {fmt(i_rps)} | **{fmt(ratio, 2)}×** "
                 f"| {fmt(row['p50'][0])} / {fmt(row['p50'][1])} | {fmt(row['p99'][0])} / {fmt(row['p99'][1])} "
                 f"| {row['errors'][0]:.0f} / {row['errors'][1]:.0f} | {out_t} / {out_i} "
+                f"| {fmt(db_t)} / {fmt(db_i)} "
                 f"| {fmt(row['rss_peak'][0], 0)} ({fmt(row['pss_peak'][0], 0)}) "
                 f"/ {fmt(row['rss_peak'][1], 0)} ({fmt(row['pss_peak'][1], 0)}) "
                 f"| {fmt(row['cpu_ms'][0])} / {fmt(row['cpu_ms'][1])} "
@@ -801,12 +824,14 @@ def summarise(
         f"**{fmt(cpu_geo, 2)}×** in CPU per request (Thumbor ms / imgserver ms, independent of load from "
         "other jobs on the machine).",
     ]
+    rss_rounds: dict[str, list[float]] = {}
     for server in ("thumbor", "imgserver"):
         per_round = [
             max((rs[r]["rss_mb"] for (_, _, name), rs in runs.items() if name == server and len(rs) > r), default=0.0)
             for r in range(args.rounds)
         ]
         if any(per_round):
+            rss_rounds[server] = per_round
             lines.append(f"Peak RSS per round, {server}: " + ", ".join(f"{v:.0f} MB" for v in per_round) + ".")
     if any(paths[s]["note"] for s in paths):
         lines.append(
@@ -819,8 +844,21 @@ def summarise(
         "imgserver's serving processes are, no HTTP (the faster of bare "
         f"pyvips and imgserver's own render()), timed next to imgserver's c={levels[0]} run in each round; "
         f"share = the median over rounds of imgserver req/s at c={levels[0]} / that round's ceiling (the /s "
-        "shown is the ceiling's median); CPU = the ceiling's CPU ms per operation / imgserver's per request."
+        "shown is the ceiling's median); CPU = the ceiling's CPU ms per operation / imgserver's per request. "
+        "PSNR: each output against one reference per scenario, the same for both servers (the source "
+        "decoded whole and resized in float with lanczos3; bench/quality.py): higher is closer."
     )
+    checks = targets.check(
+        rows,
+        levels,
+        geo,
+        rss_rounds,
+        special_numbers.get("cache"),
+        special_numbers.get("coalesce"),
+        {name: {server: o.get("psnr", math.nan) for server, o in by.items()} for name, by in outputs.items()},
+        (time.time() - MAKE_STARTED) / 60,
+    )
+    lines += ["", "Issue 9's targets, in this run (bench/targets.py):", "", targets.markdown(checks)]
     table = "\n".join(lines)
     (RESULTS / "results.md").write_text(table + "\n")
     (RESULTS / "results.json").write_text(
