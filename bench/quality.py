@@ -14,10 +14,11 @@ import math
 
 import pyvips
 
+from imgserver.imaging.filters.color import LUMA  # Thumbor's grayscale() weights, in float here
+from imgserver.imaging.steps import _split_frames
+
 #: What transparent pixels are flattened onto, in the reference and in every output.
 BACKGROUND = 128.0
-#: Thumbor's grayscale() is Pillow's "L": ITU-R 601-2 luma on the sRGB values.
-LUMA = (0.299, 0.587, 0.114)
 
 
 def _flat(image: pyvips.Image) -> pyvips.Image:
@@ -31,24 +32,14 @@ def _luma(image: pyvips.Image) -> pyvips.Image:
     return image if image.bands == 1 else image.recomb([list(LUMA)])
 
 
-def _frames(image: pyvips.Image) -> list[pyvips.Image]:
-    """An image's frames (one for a still), each as its own image."""
-    page = image.get("page-height") if image.get_typeof("page-height") else image.height
-    if not isinstance(page, int) or page <= 0 or image.height % page:
-        page = image.height
-    return [image.crop(0, top, image.width, page) for top in range(0, image.height, page)]
-
-
 def _load(data: bytes) -> list[pyvips.Image]:
     """Every frame of an encoded image, upright, flattened, float."""
-    image = pyvips.Image.new_from_buffer(data, "n=-1" if _animated(data) else "")
+    image = pyvips.Image.new_from_buffer(data, "")
+    if image.get_typeof("n-pages") and image.get("n-pages") > 1:
+        image = pyvips.Image.new_from_buffer(data, "n=-1")  # an animation: every frame
     if image.get_typeof("orientation"):
         image = image.autorot()
-    return [_flat(frame) for frame in _frames(image)]
-
-
-def _animated(data: bytes) -> bool:
-    return data[:4] == b"GIF8" or (data[:4] == b"RIFF" and data[8:12] == b"WEBP" and b"ANIM" in data[:256])
+    return [_flat(frame) for frame in _split_frames(image)]
 
 
 def _cover(frame: pyvips.Image, width: int, height: int) -> pyvips.Image:
@@ -75,14 +66,16 @@ def psnr(source: bytes, outputs: dict[str, bytes]) -> dict[str, float]:
     grey = any(frames[0].bands == 1 for frames in decoded.values())
     originals = _load(source)
     found: dict[str, float] = {name: math.nan for name in outputs}
+    references: dict[tuple[int, int], list[pyvips.Image]] = {}  # per output size: built once
     for name, frames in decoded.items():
-        width, height = frames[0].width, frames[0].height
+        size = (frames[0].width, frames[0].height)
+        if size not in references:
+            references[size] = [_cover(original, *size).copy_memory() for original in originals]
         total = 0.0
         # Frame by frame, in order; an output with fewer frames than the source (dropped or
         # merged ones) is compared against its last frame for the rest, as it would be seen.
-        for index, original in enumerate(originals):
+        for index, ref in enumerate(references[size]):
             out = frames[min(index, len(frames) - 1)]
-            ref = _cover(original, width, height)
             if grey:
                 out, ref = _luma(out), _luma(ref)
             elif out.bands != ref.bands:

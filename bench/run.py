@@ -855,7 +855,6 @@ def summarise(
         rss_rounds,
         special_numbers.get("cache"),
         special_numbers.get("coalesce"),
-        {name: {server: o.get("psnr", math.nan) for server, o in by.items()} for name, by in outputs.items()},
         (time.time() - MAKE_STARTED) / 60,
     )
     lines += ["", "Issue 9's targets, in this run (bench/targets.py):", "", targets.markdown(checks)]

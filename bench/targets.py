@@ -48,7 +48,6 @@ def check(
     rss_rounds: Mapping[str, Sequence[float]],
     cache: Mapping[str, float] | None,
     coalesce: Mapping[str, float] | None,
-    psnr: Mapping[str, Mapping[str, float]],
     minutes: float,
 ) -> list[Check]:
     """One :class:`Check` per target, in the issue's order."""
@@ -86,8 +85,7 @@ def check(
         bool(crop) and crop["ratio"] >= MIN_CROP,
     )
     gif = next((r for r in first if r["scenario"] == "gif-anim"), None)
-    quality = psnr.get("gif-anim", {})
-    t_db, i_db = quality.get("thumbor", math.nan), quality.get("imgserver", math.nan)
+    t_db, i_db = gif.get("psnr", (math.nan, math.nan)) if gif else (math.nan, math.nan)
     equivalent = _finite(t_db) and _finite(i_db) and i_db >= t_db - GIF_PSNR_SLACK
     add(
         f"animated GIF ≥ {MIN_GIF}×, visually equivalent (PSNR against the same reference within "
